@@ -1,0 +1,1 @@
+"""AlphaZero agent: hookable residual net, batched MCTS, self-play, training, evaluation."""

@@ -1,0 +1,1 @@
+"""Sparse dictionaries over the agent's activations: store, models, training engine, metrics."""

@@ -1,0 +1,1 @@
+"""TopK transcoders that replace the agent's MLPs."""
