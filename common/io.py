@@ -93,7 +93,9 @@ def load_bundle(stem: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Ten
     return tensors, config
 
 
-def check_state_dict(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+def check_state_dict(
+    module: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str
+) -> None:
     """Fail with one clear message listing every missing, unexpected or mis-shaped tensor."""
     expected = module.state_dict()
     problems = []

@@ -28,8 +28,10 @@ def parse_square(text: str, n: int) -> int:
         return n * n
     cols = "abcdefgh"[:n]
     if len(t) < 2 or t[0] not in cols or not t[1:].isdigit():
-        raise ValueError(f"{text!r} is not a square: use a column {cols[0]}-{cols[-1]} and a "
-                         f"row 1-{n}, like {cols[2]}{min(4, n)}")
+        raise ValueError(
+            f"{text!r} is not a square: use a column {cols[0]}-{cols[-1]} and a "
+            f"row 1-{n}, like {cols[2]}{min(4, n)}"
+        )
     row = int(t[1:])
     if not 1 <= row <= n:
         raise ValueError(f"row {row} is off the board (rows are 1-{n})")
@@ -95,7 +97,8 @@ class Position:
             if moves or self.is_terminal():
                 raise ValueError("pass is only legal when the side to move has no move")
         elif not (0 <= action < self.pass_action and moves >> action & 1):
-            raise ValueError(f"{square_name(action, self.n) if 0 <= action < self.pass_action else action} is not a legal move")
+            name = square_name(action, self.n) if 0 <= action < self.pass_action else action
+            raise ValueError(f"{name} is not a legal move")
         me, opp = bb.play(self.me, self.opp, action, self.n)
         return Position(me, opp, not self.black_to_move, self.n)
 
@@ -119,8 +122,13 @@ class Position:
         """Compact form: n*n chars of X (black), O (white), - (empty), a space, side to move."""
         cells = []
         for i in range(self.n * self.n):
-            cells.append(BLACK_CHAR if self.black >> i & 1 else
-                         WHITE_CHAR if self.white >> i & 1 else EMPTY_CHAR)
+            cells.append(
+                BLACK_CHAR
+                if self.black >> i & 1
+                else WHITE_CHAR
+                if self.white >> i & 1
+                else EMPTY_CHAR
+            )
         return "".join(cells) + " " + (BLACK_CHAR if self.black_to_move else WHITE_CHAR)
 
     @classmethod
@@ -137,8 +145,10 @@ class Position:
             raise ValueError(f"the last character must be the side to move, X or O; got {side!r}")
         n = round(len(cells) ** 0.5)
         if n * n != len(cells) or n % 2 or not bb.MIN_SIZE <= n <= bb.MAX_SIZE:
-            raise ValueError(f"{len(cells)} squares given; expected 16, 36, 64 (an even square "
-                             f"board of size {bb.MIN_SIZE}..{bb.MAX_SIZE}) before the side to move")
+            raise ValueError(
+                f"{len(cells)} squares given; expected 16, 36, 64 (an even square "
+                f"board of size {bb.MIN_SIZE}..{bb.MAX_SIZE}) before the side to move"
+            )
         black = white = 0
         for i, ch in enumerate(cells):
             if ch == BLACK_CHAR:
@@ -157,8 +167,15 @@ class Position:
             row = []
             for c in range(n):
                 i = r * n + c
-                row.append(BLACK_CHAR if self.black >> i & 1 else WHITE_CHAR if self.white >> i & 1
-                           else "*" if marks >> i & 1 else EMPTY_CHAR)
+                row.append(
+                    BLACK_CHAR
+                    if self.black >> i & 1
+                    else WHITE_CHAR
+                    if self.white >> i & 1
+                    else "*"
+                    if marks >> i & 1
+                    else EMPTY_CHAR
+                )
             lines.append(f"{r + 1:>2} " + " ".join(row))
         return "\n".join(lines)
 

@@ -58,7 +58,7 @@ def perft_batched(me: int, opp: int, max_depth: int, n: int, chunk: int = 1 << 1
         nxt, count = [], finished
         for fm, fo in frontier:
             for s in range(0, len(fm), chunk):
-                cm, co, over = _children(fm[s:s + chunk], fo[s:s + chunk], n)
+                cm, co, over = _children(fm[s : s + chunk], fo[s : s + chunk], n)
                 finished += over
                 count += over + len(cm)
                 if depth < max_depth:
@@ -68,8 +68,9 @@ def perft_batched(me: int, opp: int, max_depth: int, n: int, chunk: int = 1 << 1
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--size", type=int, default=6, help="board size (even, 4..8)")
     ap.add_argument("--depth", type=int, default=6, help="deepest ply to count")
     ap.add_argument("--engine", choices=["batched", "scalar"], default="batched")
@@ -86,8 +87,9 @@ def main(argv=None) -> None:
     if args.engine == "batched":
         results = perft_batched(start.me, start.opp, args.depth, args.size)
     else:
-        results = ((d, perft_scalar(start.me, start.opp, d, args.size))
-                   for d in range(1, args.depth + 1))
+        results = (
+            (d, perft_scalar(start.me, start.opp, d, args.size)) for d in range(1, args.depth + 1)
+        )
     for depth, count in results:
         t1 = time.perf_counter()
         print(f"{depth} {count}" + (f" {t1 - t0:.3f}s" if args.time else ""), flush=True)
