@@ -1,0 +1,200 @@
+"""Self-play: a fixed number of game slots play in lockstep; a finished game's slot starts a
+new game at once, so every search step evaluates a full batch of leaves.
+
+Each searched position becomes a training example: the canonical board, the search policy
+(visit distribution for PUCT, completed-Q policy for Gumbel), and, once the game is over,
+the outcome from the mover's view (+1 / 0 / -1), the final ownership of every square and
+the final disc margin. Forced moves (a single legal action, passes included) are played
+without a search and not recorded: their policy target carries no information.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from alphazero.mcts import BatchedMCTS, Evaluator, SearchConfig
+from othello import batch
+
+
+@dataclass
+class SelfPlayConfig:
+    parallel_games: int = 128
+    simulations: int = 64
+    root_rule: str = "gumbel"  # "puct" or "gumbel"
+    temperature_plies: int = 8  # PUCT: sample moves from visits for this many plies
+    opening_plies: int = 0  # random plies before the agent takes over (diversity)
+
+    def search_config(self) -> SearchConfig:
+        puct = self.root_rule == "puct"
+        return SearchConfig(
+            simulations=self.simulations,
+            root_rule=self.root_rule,
+            root_noise=puct,
+            gumbel_scale=1.0,
+        )
+
+
+@dataclass
+class Examples:
+    """A batch of training positions (canonical boards) with their targets."""
+
+    me: np.ndarray  # uint64 [K]
+    opp: np.ndarray  # uint64 [K]
+    policy: np.ndarray  # float32 [K, A]
+    outcome: np.ndarray  # float32 [K] +1 / 0 / -1 from the mover's view
+    ownership: np.ndarray  # int8 [K, n*n] +1 mine / -1 theirs / 0 empty at the end
+    margin: np.ndarray  # float32 [K] final disc difference / n*n, mover's view
+
+    def __len__(self) -> int:
+        return len(self.me)
+
+    @staticmethod
+    def concat(parts: list[Examples]) -> Examples:
+        return Examples(
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("me", "opp", "policy", "outcome", "ownership", "margin")
+            )
+        )
+
+
+@dataclass
+class SelfPlayStats:
+    games: int = 0
+    positions: int = 0
+    black_wins: int = 0
+    white_wins: int = 0
+    draws: int = 0
+    lengths: list[int] = field(default_factory=list)
+
+
+class _Game:
+    """Per-slot record of a game in progress."""
+
+    __slots__ = ("me", "opp", "policy", "black_to_move", "plies")
+
+    def __init__(self):
+        self.me, self.opp, self.policy, self.black_to_move = [], [], [], []
+        self.plies = 0
+
+
+def _finish(game: _Game, final_me: int, final_opp: int, final_black: bool, n: int):
+    """Targets for every recorded position of a finished game."""
+    k = len(game.me)
+    mover_is_final = np.array(game.black_to_move) == final_black  # same side as final mover?
+    diff = batch.disc_diff(np.array([final_me], np.uint64), np.array([final_opp], np.uint64))[0]
+    sign = np.where(mover_is_final, 1, -1)
+    own_final = batch.unpack(np.array([final_me], np.uint64), n)[0].astype(np.int8) - batch.unpack(
+        np.array([final_opp], np.uint64), n
+    )[0].astype(np.int8)
+    return Examples(
+        me=np.array(game.me, np.uint64),
+        opp=np.array(game.opp, np.uint64),
+        policy=np.array(game.policy, np.float32).reshape(k, -1),
+        outcome=(sign * np.sign(diff)).astype(np.float32),
+        ownership=(sign[:, None] * own_final[None, :]).astype(np.int8),
+        margin=(sign * diff / (n * n)).astype(np.float32),
+    )
+
+
+def self_play(
+    evaluate: Evaluator,
+    n: int,
+    num_games: int,
+    cfg: SelfPlayConfig,
+    seed: int | None = None,
+    progress: bool = True,
+) -> tuple[Examples, SelfPlayStats]:
+    """Play `num_games` complete games and return their examples and statistics."""
+    rng = np.random.default_rng(seed)
+    slots = min(cfg.parallel_games, num_games)
+    mcts = BatchedMCTS(evaluate, n, slots, cfg.search_config(), seed=int(rng.integers(2**63)))
+    me, opp = batch.start(slots, n)
+    black = np.ones(slots, bool)
+    games = [_Game() for _ in range(slots)]
+    started = slots
+    running = np.ones(slots, bool)
+    stats = SelfPlayStats()
+    parts: list[Examples] = []
+    bar = tqdm(total=num_games, desc="self-play", unit="game", disable=not progress, leave=False)
+
+    def new_games(ids: np.ndarray) -> None:
+        """Start games in these slots (from seeded random openings if asked)."""
+        m, o = batch.start(len(ids), n)
+        b = np.ones(len(ids), bool)
+        for _ in range(cfg.opening_plies):
+            going = ~batch.is_terminal(m, o, n)
+            a = batch.sample_actions(batch.legal_action_mask(m, o, n), rng)
+            pm, po = batch.play(m, o, a, n)
+            m, o = np.where(going, pm, m), np.where(going, po, o)
+            b ^= going
+        me[ids], opp[ids], black[ids] = m, o, b
+        for s in ids:
+            games[s] = _Game()
+        mcts.reset(ids, m, o)
+
+    new_games(np.arange(slots))
+
+    while running.any():
+        live = np.flatnonzero(running)
+        legal = batch.legal_action_mask(me[live], opp[live], n)
+        forced = legal.sum(axis=1) == 1
+        actions = legal.argmax(axis=1)  # the forced move where there is only one
+        search = live[~forced]
+        if search.size:
+            result = mcts.search(search)
+            chosen = result.best.copy()
+            if cfg.root_rule == "puct":
+                plies = np.array([games[s].plies for s in search])
+                early = np.flatnonzero(plies < cfg.temperature_plies)
+                for i in early:
+                    p = result.visits[i] / result.visits[i].sum()
+                    chosen[i] = rng.choice(len(p), p=p)
+            actions[~forced] = chosen
+            for i, s in enumerate(search):
+                g = games[s]
+                g.me.append(me[s])
+                g.opp.append(opp[s])
+                g.policy.append(result.policy[i])
+                g.black_to_move.append(black[s])
+        mcts.advance(live, actions)
+        me[live], opp[live] = batch.play(me[live], opp[live], actions, n)
+        black[live] = ~black[live]
+        for s in live:
+            games[s].plies += 1
+        ended = live[mcts.root_terminal(live)]
+        for s in ended:
+            g = games[s]
+            ex = _finish(g, int(me[s]), int(opp[s]), bool(black[s]), n)
+            if len(ex):
+                parts.append(ex)
+            diff = int(batch.disc_diff(me[s : s + 1], opp[s : s + 1])[0])
+            black_diff = diff if black[s] else -diff
+            stats.games += 1
+            stats.positions += len(ex)
+            stats.black_wins += black_diff > 0
+            stats.white_wins += black_diff < 0
+            stats.draws += black_diff == 0
+            stats.lengths.append(g.plies)
+            bar.update(1)
+        restart = ended[: max(0, num_games - started)]
+        running[ended[len(restart) :]] = False
+        if restart.size:
+            started += len(restart)
+            new_games(restart)
+    bar.close()
+    if not parts:
+        A = n * n + 1
+        empty = Examples(
+            np.zeros(0, np.uint64),
+            np.zeros(0, np.uint64),
+            np.zeros((0, A), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros((0, n * n), np.int8),
+            np.zeros(0, np.float32),
+        )
+        return empty, stats
+    return Examples.concat(parts), stats
