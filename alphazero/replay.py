@@ -37,7 +37,7 @@ class ReplayBuffer:
         return self.size
 
     def add(self, ex: Examples) -> None:
-        k = len(ex)
+        k = total = len(ex)
         if k > self.capacity:  # keep only the newest
             ex = Examples(*(getattr(ex, f)[-self.capacity :] for f in _FIELDS))
             k = self.capacity
@@ -46,7 +46,7 @@ class ReplayBuffer:
             getattr(self.data, f)[idx] = getattr(ex, f)
         self.next = (self.next + k) % self.capacity
         self.size = min(self.size + k, self.capacity)
-        self.added += k
+        self.added += total
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Examples:
         if self.size == 0:

@@ -1,0 +1,407 @@
+"""AlphaZero training: self-play -> train -> evaluate, one iteration at a time.
+
+The whole loop is `train()` below. Every iteration ends with an atomic checkpoint of the
+agent, the optimizer, the replay buffer and the RNG states, so `resume=True` continues a
+killed run losing at most the iteration in progress.
+
+Run directory layout:
+    agent.safetensors/.json        latest agent (what play.py and the SAE tools load)
+    iters/iter_0003.*              agent after each iteration (float16; the "skill levels")
+    state/state.json               resume point (names the files below, written last)
+    state/optim_0003.safetensors, state/buffer_0003.npz
+    log.jsonl                      one JSON line of metrics per iteration
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from alphazero.inference import NetEvaluator, cpu_has_bf16
+from alphazero.model import AlphaZeroNet, NetConfig, load_agent, save_agent
+from alphazero.replay import ReplayBuffer
+from alphazero.selfplay import Examples, SelfPlayConfig, self_play
+from common.io import atomic_write, atomic_write_json
+
+
+@dataclass
+class TrainConfig:
+    # network
+    board_size: int = 6
+    d_model: int = 256
+    n_blocks: int = 4
+    legal_plane: bool = True
+    # self-play
+    iterations: int = 20
+    games_per_iteration: int = 256
+    parallel_games: int = 256
+    simulations: int = 32  # at the first iteration ...
+    final_simulations: int = 32  # ... growing linearly to this at the last (MiniZero)
+    root_rule: str = "gumbel"  # "gumbel" or "puct"
+    opening_plies: int = 0
+    # optimisation
+    batch_size: int = 512
+    sample_reuse: float = 4.0  # each new position is drawn this many times on average
+    lr: float = 2e-3
+    lr_min_fraction: float = 0.05  # cosine decay to lr * this over the run
+    warmup_steps: int = 50
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    buffer_positions: int = 150_000
+    value_weight: float = 1.0
+    aux_weight: float = 0.5  # ownership + margin auxiliary targets (KataGo); 0 turns them off
+    # evaluation after each iteration (0 games = skip)
+    eval_games: int = 64
+    eval_simulations: int = 32
+    eval_opponents: str = "random,greedy,alphabeta:2"
+    # run
+    seed: int = 0
+    device: str = "cpu"
+    inference_dtype: str = "auto"  # self-play net copy: auto = bf16 where the CPU has AMX
+    train_autocast: bool = True  # bf16 autocast for training steps where the CPU supports it
+
+    def net_config(self) -> NetConfig:
+        return NetConfig(self.board_size, self.d_model, self.n_blocks, legal_plane=self.legal_plane)
+
+    def simulations_at(self, iteration: int) -> int:
+        if self.iterations <= 1:
+            return self.final_simulations
+        frac = iteration / (self.iterations - 1)
+        return round(self.simulations + frac * (self.final_simulations - self.simulations))
+
+
+PRESETS: dict[str, dict] = {
+    # A few minutes on 2 CPU cores: feeds the quick pipeline (SAEs on a real, weak agent).
+    "quick": dict(
+        iterations=4,
+        games_per_iteration=128,
+        parallel_games=128,
+        simulations=16,
+        final_simulations=16,
+        eval_games=32,
+        eval_simulations=16,
+        sample_reuse=3.0,
+    ),
+    # The shipped agent: the strongest we reach in about 30 minutes on 2 CPU cores.
+    "strong": dict(
+        iterations=24,
+        games_per_iteration=512,
+        parallel_games=256,
+        simulations=16,
+        final_simulations=48,
+        eval_games=64,
+        eval_simulations=32,
+    ),
+    # CI smoke test: seconds.
+    "tiny": dict(
+        d_model=32,
+        n_blocks=2,
+        iterations=2,
+        games_per_iteration=8,
+        parallel_games=8,
+        simulations=4,
+        final_simulations=4,
+        batch_size=64,
+        eval_games=4,
+        eval_simulations=4,
+        eval_opponents="random",
+        buffer_positions=2000,
+    ),
+}
+
+
+def make_config(preset: str | None = None, **overrides) -> TrainConfig:
+    base = dict(PRESETS[preset]) if preset else {}
+    base.update(overrides)
+    known = {f.name for f in fields(TrainConfig)}
+    bad = sorted(set(base) - known)
+    if bad:
+        raise ValueError(f"unknown training settings {bad}")
+    return TrainConfig(**base)
+
+
+# -- losses ---------------------------------------------------------------------------------
+def to_tensors(ex: Examples, net: AlphaZeroNet) -> dict[str, torch.Tensor]:
+    x, legal = net.encode(ex.me, ex.opp)
+    dev = x.device
+    return dict(
+        x=x,
+        legal=legal,
+        policy=torch.from_numpy(ex.policy).to(dev),
+        outcome=torch.from_numpy(ex.outcome).to(dev),
+        ownership=torch.from_numpy(ex.ownership.astype(np.float32)).to(dev),
+        margin=torch.from_numpy(ex.margin).to(dev),
+    )
+
+
+def losses(net: AlphaZeroNet, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = net(batch["x"], batch["legal"])
+    logp = F.log_softmax(out.policy_logits.float(), dim=-1)
+    # Targets are 0 on illegal actions, where logp is -inf: take 0 * -inf as 0.
+    target = batch["policy"]
+    policy = -torch.where(target > 0, target * logp, 0.0).sum(-1).mean()
+    value = F.mse_loss(out.value.float(), batch["outcome"])
+    ownership = F.mse_loss(out.ownership.float(), batch["ownership"])
+    margin = F.mse_loss(out.margin.float(), batch["margin"])
+    return dict(policy=policy, value=value, ownership=ownership, margin=margin)
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    return cfg.lr * (
+        cfg.lr_min_fraction + (1 - cfg.lr_min_fraction) * 0.5 * (1 + math.cos(math.pi * frac))
+    )
+
+
+# -- checkpoint state -------------------------------------------------------------------------
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """Split an optimizer state dict into flat tensors (safetensors) and JSON-able rest."""
+    sd = opt.state_dict()
+    tensors, meta = {}, {"param_groups": sd["param_groups"], "state": {}}
+    for pid, st in sd["state"].items():
+        meta["state"][str(pid)] = {}
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v
+            else:
+                meta["state"][str(pid)][k] = v
+    return tensors, meta
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    state = {}
+    for pid, rest in meta["state"].items():
+        st = dict(rest)
+        for name, t in tensors.items():
+            p, _, k = name.partition(".")
+            if p == pid:
+                st[k] = t
+        state[int(pid)] = st
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+class Run:
+    """Files of one training run (see the module docstring)."""
+
+    def __init__(self, out: str | Path):
+        self.dir = Path(out)
+        self.state_dir = self.dir / "state"
+        self.iters_dir = self.dir / "iters"
+        self.agent = self.dir / "agent"
+        self.log = self.dir / "log.jsonl"
+
+    def iter_stem(self, it: int) -> Path:
+        return self.iters_dir / f"iter_{it:04d}"
+
+    def save(self, net, opt, buffer, it, step, cfg, rng, metrics, elapsed) -> None:
+        opt_tensors, opt_meta = _optimizer_tensors(opt)
+        opt_path = self.state_dir / f"optim_{it:04d}.safetensors"
+        buf_path = self.state_dir / f"buffer_{it:04d}.npz"
+        atomic_write(opt_path, lambda tmp: save_file(opt_tensors, tmp))
+        buffer.save(buf_path)
+        meta = dict(
+            iteration=it,
+            step=step,
+            train_config=asdict(cfg),
+            metrics=metrics,
+            elapsed_seconds=elapsed,
+        )
+        save_agent(net, self.agent, **meta)
+        half = AlphaZeroNet(net.cfg)
+        half.load_state_dict(net.state_dict())
+        save_agent(half.half(), self.iter_stem(it), weights_dtype="float16", **meta)
+        with open(self.log, "a") as f:
+            f.write(json.dumps(dict(iteration=it, step=step, elapsed=elapsed, **metrics)) + "\n")
+        state = dict(
+            iteration=it,
+            step=step,
+            optimizer=opt_path.name,
+            optimizer_meta=opt_meta,
+            buffer=buf_path.name,
+            rng=rng.bit_generator.state,
+            torch_rng=torch.get_rng_state().tolist(),
+            elapsed=elapsed,
+            train_config=asdict(cfg),
+        )
+        atomic_write_json(self.state_dir / "state.json", state)  # the commit point
+        for old in self.state_dir.glob("*_*.*"):
+            if old.name not in (opt_path.name, buf_path.name):
+                old.unlink()
+
+    def load_state(self) -> dict | None:
+        path = self.state_dir / "state.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+
+# -- evaluation -------------------------------------------------------------------------------
+def evaluate_iteration(net, prev_stem, cfg: TrainConfig, seed: int) -> dict:
+    from alphazero.agent import AlphaZeroPlayer
+    from othello.arena import play_match
+    from othello.players import make_player
+
+    if cfg.eval_games <= 0:
+        return {}
+    agent = AlphaZeroPlayer(net, cfg.eval_simulations, device=cfg.device, dtype=cfg.inference_dtype)
+    opponents = [s for s in cfg.eval_opponents.split(",") if s]
+    results = {}
+    for spec in opponents + (["previous"] if prev_stem else []):
+        if spec == "previous":
+            prev, _ = load_agent(prev_stem, cfg.device)
+            opp = AlphaZeroPlayer(
+                prev,
+                cfg.eval_simulations,
+                device=cfg.device,
+                dtype=cfg.inference_dtype,
+                name="previous",
+            )
+        else:
+            opp = make_player(spec, cfg.board_size, seed=seed)
+        r = play_match(agent, opp, cfg.eval_games, cfg.board_size, seed=seed, progress=False)
+        results[f"score_vs_{spec}"] = r.score_rate
+    return results
+
+
+# -- the loop ---------------------------------------------------------------------------------
+def train(
+    cfg: TrainConfig, out: str | Path, resume: bool = False, wandb_run=None, progress: bool = True
+) -> AlphaZeroNet:
+    run = Run(out)
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    net = AlphaZeroNet(cfg.net_config()).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    buffer = ReplayBuffer(cfg.buffer_positions, cfg.board_size)
+    start_it, step, elapsed = 0, 0, 0.0
+
+    state = run.load_state() if resume else None
+    if resume and state is None:
+        print(f"no resumable state in {run.state_dir}; starting a new run")
+    if state is not None:
+        if state["train_config"] != asdict(cfg):
+            changed = {k for k, v in asdict(cfg).items() if state["train_config"].get(k) != v}
+            raise ValueError(
+                f"--resume with different settings {sorted(changed)}; use the "
+                f"original settings or a new --out"
+            )
+        net, _ = load_agent(run.agent, device)
+        net.train()
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        _load_optimizer(
+            opt, load_file(str(run.state_dir / state["optimizer"])), state["optimizer_meta"]
+        )
+        buffer = ReplayBuffer.load(run.state_dir / state["buffer"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))
+        start_it, step, elapsed = state["iteration"] + 1, state["step"], state["elapsed"]
+        print(f"resuming {run.dir} at iteration {start_it} (step {step})")
+    elif not resume and run.load_state() is not None:
+        raise FileExistsError(f"{run.dir} already holds a run: pass --resume or a new --out")
+
+    evaluator = NetEvaluator(net, dtype=cfg.inference_dtype, device=cfg.device)
+    autocast = cfg.train_autocast and (device.type == "cuda" or cpu_has_bf16())
+    # Planned total steps, for the cosine schedule: positions per game ~ (n*n - 4) plies.
+    total_steps = int(
+        cfg.iterations
+        * cfg.games_per_iteration
+        * (cfg.board_size**2 - 4)
+        * cfg.sample_reuse
+        / cfg.batch_size
+    )
+
+    bar = tqdm(
+        range(start_it, cfg.iterations),
+        desc="iterations",
+        disable=not progress,
+        initial=start_it,
+        total=cfg.iterations,
+    )
+    for it in bar:
+        t0 = time.perf_counter()
+        # 1. self-play with the current weights
+        evaluator.load(net)
+        sp_cfg = SelfPlayConfig(
+            cfg.parallel_games,
+            cfg.simulations_at(it),
+            cfg.root_rule,
+            opening_plies=cfg.opening_plies,
+        )
+        examples, sp = self_play(
+            evaluator,
+            cfg.board_size,
+            cfg.games_per_iteration,
+            sp_cfg,
+            seed=int(rng.integers(2**63)),
+            progress=progress,
+        )
+        buffer.add(examples)
+        t_selfplay = time.perf_counter() - t0
+
+        # 2. train on the replay buffer
+        net.train()
+        steps = max(1, round(cfg.sample_reuse * len(examples) / cfg.batch_size))
+        sums: dict[str, float] = {}
+        for _ in range(steps):
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total_steps, cfg)
+            batch = to_tensors(buffer.sample(cfg.batch_size, rng), net)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                parts = losses(net, batch)
+            loss = (
+                parts["policy"]
+                + cfg.value_weight * parts["value"]
+                + cfg.aux_weight * (parts["ownership"] + parts["margin"])
+            )
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v.item()
+        net.eval()
+        t_train = time.perf_counter() - t0 - t_selfplay
+
+        # 3. evaluate against baselines and the previous iteration
+        prev = run.iter_stem(it - 1) if it > 0 else None
+        scores = evaluate_iteration(net, prev, cfg, seed=cfg.seed + it)
+        t_eval = time.perf_counter() - t0 - t_selfplay - t_train
+        elapsed += time.perf_counter() - t0
+
+        metrics = dict(
+            **{f"loss_{k}": v / steps for k, v in sums.items()},
+            selfplay_games=sp.games,
+            selfplay_positions=sp.positions,
+            selfplay_positions_per_s=sp.positions / t_selfplay,
+            selfplay_black_win=sp.black_wins / max(1, sp.games),
+            selfplay_draw=sp.draws / max(1, sp.games),
+            simulations=sp_cfg.simulations,
+            train_steps=steps,
+            lr=lr_at(step, total_steps, cfg),
+            seconds_selfplay=t_selfplay,
+            seconds_train=t_train,
+            seconds_eval=t_eval,
+            buffer=len(buffer),
+            **scores,
+        )
+        run.save(net, opt, buffer, it, step, cfg, rng, metrics, elapsed)
+        if wandb_run is not None:
+            wandb_run.log(dict(iteration=it, elapsed=elapsed, **metrics), step=step)
+        bar.set_postfix(
+            {k.replace("score_vs_", "vs "): f"{v:.2f}" for k, v in scores.items()}
+            | {"pol": f"{metrics['loss_policy']:.3f}"}
+        )
+    return net

@@ -1,0 +1,127 @@
+"""Self-play targets, the replay buffer's symmetries, and training with resume."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from alphazero.replay import ReplayBuffer
+from alphazero.selfplay import SelfPlayConfig, self_play
+from alphazero.train import make_config, train
+from othello import batch, symmetry
+
+N = 6
+
+
+def uniform(me, opp):
+    legal = batch.legal_action_mask(me, opp, N)
+    return legal / legal.sum(1, keepdims=True), np.zeros(len(me), np.float32)
+
+
+@pytest.fixture(scope="module", params=["puct", "gumbel"])
+def played(request):
+    cfg = SelfPlayConfig(parallel_games=5, simulations=8, root_rule=request.param)
+    return self_play(uniform, N, 12, cfg, seed=0, progress=False)
+
+
+def test_every_game_is_played_and_counted(played):
+    ex, stats = played
+    assert stats.games == 12
+    assert stats.black_wins + stats.white_wins + stats.draws == 12
+    assert stats.positions == len(ex) > 12 * 10
+
+
+def test_policy_targets_are_distributions_over_legal_moves(played):
+    ex, _ = played
+    legal = batch.legal_action_mask(ex.me, ex.opp, N)
+    assert np.allclose(ex.policy.sum(1), 1, atol=1e-5)
+    assert (ex.policy[~legal] == 0).all()
+    assert (legal.sum(1) > 1).all()  # forced moves are not recorded
+
+
+def test_outcome_ownership_and_margin_agree_from_the_movers_view(played):
+    ex, _ = played
+    # Ownership is the final board from the mover's view: its sum is the final disc margin.
+    margin_from_ownership = ex.ownership.sum(1) / (N * N)
+    assert np.allclose(margin_from_ownership, ex.margin, atol=1e-6)
+    assert np.array_equal(np.sign(ex.margin), ex.outcome)
+    # Discs on the board never change colour to empty: my discs now are owned by someone.
+    mine_now = batch.unpack(ex.me, N)
+    assert (ex.ownership[mine_now] != 0).all()
+
+
+def test_replay_symmetries_keep_board_and_targets_together(played, tmp_path):
+    ex, _ = played
+    buf = ReplayBuffer(capacity=len(ex) - 7, n=N)  # smaller than the data: the ring wraps
+    buf.add(ex)
+    assert len(buf) == buf.capacity and buf.added == len(ex)
+    sample = buf.sample(256, np.random.default_rng(0))
+    legal = batch.legal_action_mask(sample.me, sample.opp, N)
+    assert (sample.policy[~legal] == 0).all()  # policy moved with the board
+    mine = batch.unpack(sample.me, N)
+    assert (sample.ownership[mine] != 0).all()
+    # Every sample is one of the 8 images of a stored position.
+    stored = {
+        (int(m), int(o))
+        for m, o in zip(buf.data.me[: len(buf)], buf.data.opp[: len(buf)], strict=True)
+    }
+    for m, o in zip(sample.me[:40], sample.opp[:40], strict=True):
+        images = {
+            (
+                int(symmetry.transform_bitboards(k, np.array([m]), N)[0]),
+                int(symmetry.transform_bitboards(k, np.array([o]), N)[0]),
+            )
+            for k in range(8)
+        }
+        assert images & stored
+    buf.save(tmp_path / "buf.npz")
+    again = ReplayBuffer.load(tmp_path / "buf.npz")
+    assert (again.size, again.next, again.added) == (buf.size, buf.next, buf.added)
+    assert np.array_equal(again.data.policy[: len(buf)], buf.data.policy[: len(buf)])
+
+
+def test_training_resumes_after_an_interruption(tmp_path, monkeypatch):
+    cfg = make_config("tiny", iterations=3, eval_games=2)
+    import alphazero.train as train_mod
+
+    real_save = train_mod.Run.save
+    calls = {"n": 0}
+
+    def crash_after_first(self, *args, **kwargs):
+        real_save(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed right after iteration 1 was saved
+
+    monkeypatch.setattr(train_mod.Run, "save", crash_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path, progress=False)
+    monkeypatch.setattr(train_mod.Run, "save", real_save)
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert state["iteration"] == 1
+
+    with pytest.raises(FileExistsError):
+        train(cfg, tmp_path, progress=False)  # refuses to overwrite without --resume
+    with pytest.raises(ValueError, match="different settings"):
+        train(
+            make_config("tiny", iterations=3, eval_games=2, lr=0.1),
+            tmp_path,
+            resume=True,
+            progress=False,
+        )
+    net = train(cfg, tmp_path, resume=True, progress=False)
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in log] == [0, 1, 2]
+    assert log[2]["step"] > log[1]["step"]
+    assert sorted(p.name for p in (tmp_path / "iters").glob("*.json")) == [
+        "iter_0000.json",
+        "iter_0001.json",
+        "iter_0002.json",
+    ]
+    from alphazero.model import load_agent
+
+    loaded, config = load_agent(tmp_path / "agent")
+    assert config["iteration"] == 2
+    for a, b in zip(loaded.parameters(), net.parameters(), strict=True):
+        assert torch.equal(a, b)
