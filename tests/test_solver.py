@@ -10,6 +10,7 @@ from othello import bitboard as bb
 from othello import solver
 from othello.game import Position
 from othello.solve import main as solve_main
+from othello.solver import random_endgame
 
 
 def brute_force(me: int, opp: int, n: int) -> int:
@@ -23,17 +24,6 @@ def brute_force(me: int, opp: int, n: int) -> int:
 
 def brute(p: Position) -> int:
     return brute_force(p.me, p.opp, p.n)
-
-
-def played_out(n: int, empties: int, rng: np.random.Generator) -> Position:
-    """A position reached by random play with `empties` empty squares, game not over."""
-    while True:
-        p = Position.start(n)
-        while p.empties() > empties and not p.is_terminal():
-            actions = p.legal_actions()
-            p = p.play(actions[rng.integers(len(actions))])
-        if p.empties() == empties and not p.is_terminal():
-            return p
 
 
 def scattered(n: int, empties: int, rng: np.random.Generator) -> Position:
@@ -70,7 +60,7 @@ def test_solve_matches_brute_force(n, max_empties, count):
     s = solver.Solver(n)
     for i in range(count):
         empties = int(rng.integers(1, max_empties + 1))
-        p = played_out(n, empties, rng) if i % 2 else scattered(n, empties, rng)
+        p = random_endgame(n, empties, rng) if i % 2 else scattered(n, empties, rng)
         expected = brute(p)
         assert s.solve(p) == expected, p.to_text()
         assert s.solve_wdl(p) == (expected > 0) - (expected < 0), p.to_text()
@@ -97,7 +87,7 @@ def test_four_by_four_from_the_start():
 
 def test_tiny_table_with_collisions_gives_the_same_values():
     rng = np.random.default_rng(7)
-    positions = [played_out(6, 11, rng) for _ in range(6)]
+    positions = [random_endgame(6, 11, rng) for _ in range(6)]
     big, tiny = solver.Solver(6), solver.Solver(6, table_bits=8)
     cold = [big.solve(p) for p in positions]
     assert [tiny.solve(p) for p in positions] == cold
@@ -108,7 +98,7 @@ def test_tiny_table_with_collisions_gives_the_same_values():
 def test_solve_moves_consistent_with_solve():
     rng = np.random.default_rng(11)
     for _ in range(15):
-        p = played_out(6, int(rng.integers(4, 11)), rng)
+        p = random_endgame(6, int(rng.integers(4, 11)), rng)
         values = solver.solve_moves(p)
         assert set(values) == set(p.legal_actions())
         for a, v in values.items():
