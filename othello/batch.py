@@ -1,5 +1,7 @@
-"""The batched rules engine: the same bitboard algorithm as `othello.bitboard`, run over
-numpy uint64 arrays holding B games at once, with no Python loop over the games.
+"""The batched rules engine: numpy uint64 arrays of B games in, arrays out, with no Python
+loop over the games. The per-game loop runs compiled (numba) over the same shift-and-mask
+bitboard kernels as the solver; `othello.bitboard` is the readable reference that the tests
+check it against.
 
 Every function takes `me`, `opp` (uint64 arrays of the same shape, the board from each
 game's side to move) and the board size n. Self-play, activation collection and the
@@ -11,52 +13,77 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+from numba import njit
 
-from othello import bitboard as bb
+from othello import kernels as k
 
 U64 = np.uint64
+_ZERO, _ONE = U64(0), U64(1)
 
 
 @cache
-def _geometry(n: int):
-    g = bb.geometry(n)
-    dirs = tuple((U64(abs(step)), step > 0, U64(src)) for step, src in g.dirs)
-    return U64(g.full), dirs
+def _geometry(n: int) -> np.ndarray:
+    return k.geometry(n)
 
 
-def _shift(x: np.ndarray, amount: np.uint64, left: bool) -> np.ndarray:
-    return np.left_shift(x, amount) if left else np.right_shift(x, amount)
+@njit(cache=True)
+def _legal_many(me, opp, g, out):
+    for i in range(me.shape[0]):
+        out[i] = k.legal_moves(me[i], opp[i], g)
+
+
+@njit(cache=True)
+def _flips_many(me, opp, move, g, out):
+    for i in range(me.shape[0]):
+        out[i] = k.flips(me[i], opp[i], move[i], g) if move[i] else _ZERO
+
+
+@njit(cache=True)
+def _play_many(me, opp, actions, g, out_me, out_opp):
+    squares = np.int64(g[2] * g[2])
+    for i in range(me.shape[0]):
+        a = actions[i]
+        if a == squares:  # pass
+            out_me[i], out_opp[i] = opp[i], me[i]
+        else:
+            m = _ONE << np.uint64(a)
+            f = k.flips(me[i], opp[i], m, g)
+            out_me[i], out_opp[i] = opp[i] & ~f, me[i] | f | m
+
+
+@njit(cache=True)
+def _terminal_many(me, opp, moves, g, out):
+    for i in range(me.shape[0]):
+        # Only a side without a move needs the other side's moves checked.
+        out[i] = moves[i] == 0 and k.legal_moves(opp[i], me[i], g) == 0
 
 
 def as_bitboards(x) -> np.ndarray:
     return np.asarray(x, dtype=U64)
 
 
+def _flat(*arrays, dtypes=None):
+    """Broadcast the inputs together (numpy rules) and flatten them for a compiled loop, which
+    must never read past an array's end. Returns (shape, flat arrays...)."""
+    dtypes = dtypes or (U64,) * len(arrays)
+    arrays = np.broadcast_arrays(*(np.asarray(a, d) for a, d in zip(arrays, dtypes, strict=True)))
+    return arrays[0].shape, *(np.ascontiguousarray(a).reshape(-1) for a in arrays)
+
+
 def legal_moves(me: np.ndarray, opp: np.ndarray, n: int) -> np.ndarray:
     """uint64 mask of legal squares per game."""
-    full, dirs = _geometry(n)
-    empty = ~(me | opp) & full
-    moves = np.zeros_like(me)
-    for amount, left, src in dirs:
-        run = _shift(me & src, amount, left) & opp
-        for _ in range(n - 3):
-            run |= _shift(run & src, amount, left) & opp
-        moves |= _shift(run & src, amount, left) & empty
-    return moves
+    shape, me, opp = _flat(me, opp)
+    out = np.empty(me.size, U64)
+    _legal_many(me, opp, _geometry(n), out)
+    return out.reshape(shape)
 
 
 def flips(me: np.ndarray, opp: np.ndarray, move: np.ndarray, n: int) -> np.ndarray:
     """Discs flipped by playing the single-bit masks `move` (0 = pass -> no flips)."""
-    _, dirs = _geometry(n)
-    flipped = np.zeros_like(me)
-    zero = U64(0)
-    for amount, left, src in dirs:
-        run = _shift(move & src, amount, left) & opp
-        for _ in range(n - 3):
-            run |= _shift(run & src, amount, left) & opp
-        closed = (_shift(run & src, amount, left) & me) != zero
-        flipped |= np.where(closed, run, zero)
-    return flipped
+    shape, me, opp, move = _flat(me, opp, move)
+    out = np.empty(me.size, U64)
+    _flips_many(me, opp, move, _geometry(n), out)
+    return out.reshape(shape)
 
 
 def action_bits(actions: np.ndarray, n: int) -> np.ndarray:
@@ -69,9 +96,10 @@ def action_bits(actions: np.ndarray, n: int) -> np.ndarray:
 def play(me: np.ndarray, opp: np.ndarray, actions: np.ndarray, n: int):
     """Apply one action per game (assumed legal) and return the boards from the new side to
     move: (new_me, new_opp). A pass just swaps sides."""
-    move = action_bits(actions, n)
-    f = flips(me, opp, move, n)
-    return opp & ~f, me | f | move
+    shape, me, opp, acts = _flat(me, opp, actions, dtypes=(U64, U64, np.int64))
+    out_me, out_opp = np.empty(me.size, U64), np.empty(me.size, U64)
+    _play_many(me, opp, acts, _geometry(n), out_me, out_opp)
+    return out_me.reshape(shape), out_opp.reshape(shape)
 
 
 def unpack(x: np.ndarray, n: int) -> np.ndarray:
@@ -100,7 +128,10 @@ def legal_action_mask(me: np.ndarray, opp: np.ndarray, n: int, moves=None) -> np
 def is_terminal(me: np.ndarray, opp: np.ndarray, n: int, moves=None) -> np.ndarray:
     if moves is None:
         moves = legal_moves(me, opp, n)
-    return (moves == 0) & (legal_moves(opp, me, n) == 0)
+    shape, me, opp, moves = _flat(me, opp, moves)
+    out = np.empty(me.size, bool)
+    _terminal_many(me, opp, moves, _geometry(n), out)
+    return out.reshape(shape)
 
 
 def popcount(x: np.ndarray) -> np.ndarray:

@@ -17,11 +17,11 @@ from functools import cache
 import numpy as np
 from numba import njit
 
-from othello import batch, solver
+from othello import batch, kernels, solver
 from othello import bitboard as bb
 from othello.game import Position
+from othello.kernels import legal_moves, popcount
 from othello.player import Player
-from othello.solver import legal_moves, popcount
 
 SPEC_FORMS = "random, greedy, alphabeta[:D], solver[:MAX_EMPTIES], az:CHECKPOINT[:SIMS]"
 DEFAULT_DEPTH = 4
@@ -127,7 +127,7 @@ def _alphabeta(me, opp, depth, alpha, beta, g, corners):
     while moves:
         m = moves & (~moves + one)
         moves ^= m
-        f = solver.flips(me, opp, m, g)
+        f = kernels.flips(me, opp, m, g)
         v = -_alphabeta(opp & ~f, me | f | m, depth - 1, -beta, -alpha, g, corners)
         if v > best:
             best = v
@@ -145,7 +145,7 @@ def _first_best(me, opp, squares, depth, g, corners):
     one = np.uint64(1)
     for i in range(squares.shape[0]):
         m = one << np.uint64(squares[i])
-        f = solver.flips(me, opp, m, g)
+        f = kernels.flips(me, opp, m, g)
         # Window (best, inf): a later move must be strictly better to be taken.
         v = -_alphabeta(opp & ~f, me | f | m, depth - 1, -_INF, -best, g, corners)
         if v > best:
@@ -156,7 +156,7 @@ def _first_best(me, opp, squares, depth, g, corners):
 @cache
 def _search_tables(n: int) -> tuple[np.ndarray, np.uint64]:
     corners = sum(1 << sq for sq in (0, n - 1, n * (n - 1), n * n - 1))
-    return solver.geometry(n), np.uint64(corners)
+    return kernels.geometry(n), np.uint64(corners)
 
 
 class AlphaBetaPlayer(SeededPlayer):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from othello import bitboard as bb
-from othello import solver
+from othello import kernels, solver
 from othello.game import Position
 from othello.solve import main as solve_main
 from othello.solver import random_endgame
@@ -41,15 +41,15 @@ def scattered(n: int, empties: int, rng: np.random.Generator) -> Position:
 @pytest.mark.parametrize("n", [4, 6, 8])
 def test_kernels_match_reference_engine(n):
     rng = np.random.default_rng(n)
-    g = solver.geometry(n)
+    g = kernels.geometry(n)
     for _ in range(200):
         p = scattered(n, int(rng.integers(1, n * n)), rng)
         moves = bb.legal_moves(p.me, p.opp, n)
-        assert int(solver.legal_moves(np.uint64(p.me), np.uint64(p.opp), g)) == moves
+        assert int(kernels.legal_moves(np.uint64(p.me), np.uint64(p.opp), g)) == moves
         for sq in bb.bits(moves):
-            got = solver.flips(np.uint64(p.me), np.uint64(p.opp), np.uint64(1 << sq), g)
+            got = kernels.flips(np.uint64(p.me), np.uint64(p.opp), np.uint64(1 << sq), g)
             assert int(got) == bb.flips(p.me, p.opp, 1 << sq, n)
-        assert solver.popcount(np.uint64(p.me)) == bb.popcount(p.me)
+        assert kernels.popcount(np.uint64(p.me)) == bb.popcount(p.me)
 
 
 @pytest.mark.parametrize(
