@@ -102,10 +102,19 @@ def play(me: np.ndarray, opp: np.ndarray, actions: np.ndarray, n: int):
     return out_me.reshape(shape), out_opp.reshape(shape)
 
 
+@njit(cache=True)
+def _unpack_many(x, out):
+    for i in range(x.shape[0]):
+        for s in range(out.shape[1]):
+            out[i, s] = (x[i] >> np.uint64(s)) & _ONE
+
+
 def unpack(x: np.ndarray, n: int) -> np.ndarray:
     """uint64[...] -> bool[..., n*n] per-square bits."""
-    idx = np.arange(n * n, dtype=U64)
-    return ((x[..., None] >> idx) & U64(1)).astype(bool)
+    shape, flat = _flat(x)
+    out = np.empty((flat.size, n * n), bool)
+    _unpack_many(flat, out)
+    return out.reshape(shape + (n * n,))
 
 
 def pack(planes: np.ndarray) -> np.ndarray:
@@ -150,8 +159,25 @@ def start(batch: int, n: int = 6):
     return np.full(batch, p.me, dtype=U64), np.full(batch, p.opp, dtype=U64)
 
 
+@njit(cache=True)
+def _pick_many(mask, u, out):
+    for i in range(mask.shape[0]):
+        count = 0
+        for a in range(mask.shape[1]):
+            count += mask[i, a]
+        target = min(int(u[i] * count), count - 1)
+        for a in range(mask.shape[1]):
+            if mask[i, a]:
+                if target == 0:
+                    out[i] = a
+                    break
+                target -= 1
+
+
 def sample_actions(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One uniformly random legal action per row of a bool action mask."""
-    scores = rng.random(mask.shape)
-    scores[~mask] = -1.0
-    return scores.argmax(axis=-1)
+    """One uniformly random legal action per row of a bool action mask [B, A] (every row
+    must have a legal entry)."""
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    out = np.empty(mask.shape[0], np.int64)
+    _pick_many(mask, rng.random(mask.shape[0]), out)
+    return out
