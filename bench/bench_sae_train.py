@@ -53,7 +53,7 @@ class DenseTopK(torch.nn.Module):
         self.opt.step()
         with torch.no_grad():
             self.W_dec /= self.W_dec.norm(dim=1, keepdim=True)
-        return float(loss)
+        return float(loss.detach())
 
 
 def main() -> None:
