@@ -29,6 +29,7 @@ from functools import cache
 
 import numpy as np
 
+from alphazero import mcts_kernels as kernels
 from othello import batch
 
 Evaluator = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -200,17 +201,11 @@ class BatchedMCTS:
     def _compact(self, slot: int, new_root: int) -> bool:
         """Move the subtree under `new_root` to the front of the slot's arrays. Returns False
         (caller starts a fresh tree) when the subtree leaves too little room for a search."""
-        keep = [np.array([new_root])]
-        frontier = keep[0]
-        total = 1
-        while frontier.size:
-            kids = self.children[slot, frontier].ravel()
-            frontier = kids[kids >= 0]
-            total += frontier.size
-            keep.append(frontier)
+        order = np.empty(self.M, np.int64)
+        total = kernels.subtree_order(self.children, slot, new_root, order)
         if total + self.cfg.simulations + 1 > self.M:
             return False
-        order = np.concatenate(keep)
+        order = order[:total]
         remap = np.full(self.M + 1, -1, np.int32)  # index -1 -> slot M -> -1
         remap[order] = np.arange(total, dtype=np.int32)
         for arr in (
@@ -255,52 +250,38 @@ class BatchedMCTS:
         return self._result(slots)
 
     def _simulate(self, slots: np.ndarray, sim: int) -> None:
+        cfg = self.cfg
         K, D = len(slots), self.max_depth
         path_nodes = np.zeros((K, D), np.int64)
         path_actions = np.zeros((K, D), np.int64)
         depth = np.zeros(K, np.int64)
-        leaf_child = np.full(K, -1, np.int64)  # existing terminal child, or -1 = expand
-        node = np.zeros(K, np.int64)
-        active = np.arange(K)
-        while active.size:
-            b, nd = slots[active], node[active]
-            a = self._select(b, nd, depth[active] == 0, sim)
-            path_nodes[active, depth[active]] = nd
-            path_actions[active, depth[active]] = a
-            depth[active] += 1
-            child = self.children[b, nd, a].astype(np.int64)
-            exists = child >= 0
-            done_terminal = exists & self.terminal[b, np.maximum(child, 0)]
-            leaf_child[active[done_terminal]] = child[done_terminal]
-            go_on = exists & ~done_terminal
-            node[active[go_on]] = child[go_on]
-            active = active[go_on]
-
-        rows = np.arange(K)
-        parent = path_nodes[rows, depth - 1]
-        action = path_actions[rows, depth - 1]
-        leaf = leaf_child.copy()
+        leaf = np.zeros(K, np.int64)  # existing terminal child, or -1 = expand a new node
+        gumbel = cfg.root_rule == "gumbel"
+        wanted = self.schedule[self.considered[slots].sum(axis=1), sim] if gumbel else depth
+        kernels.descend(
+            slots, self.N, self.W, self.P, self.legal, self.children, self.terminal,
+            self.value, kernels.GUMBEL if gumbel else kernels.PUCT, cfg.c_puct,
+            cfg.fpu_reduction, cfg.c_visit, cfg.c_scale, self.gumbel, self.considered,
+            self.search_visits, wanted, path_nodes, path_actions, depth, leaf,
+        )  # fmt: skip
         new = leaf < 0
         if new.any():
             b = slots[new]
+            rows = np.flatnonzero(new)
+            parent = path_nodes[rows, depth[rows] - 1]
+            action = path_actions[rows, depth[rows] - 1]
             ids = self.size[b].copy()
             self.size[b] += 1
-            self.children[b, parent[new], action[new]] = ids
+            self.children[b, parent, action] = ids
             self.me[b, ids], self.opp[b, ids] = batch.play(
-                self.me[b, parent[new]], self.opp[b, parent[new]], action[new], self.n
+                self.me[b, parent], self.opp[b, parent], action, self.n
             )
             self._expand(b, ids)
             leaf[new] = ids
-        leaf_value = self.value[slots, leaf]
-
-        # Back up: the edge at depth d belongs to the player (depth - d) plies above the leaf.
-        r, d = np.nonzero(np.arange(D)[None, :] < depth[:, None])
-        sign = np.where((depth[r] - d) % 2 == 1, -1.0, 1.0).astype(np.float32)
-        b, nd, a = slots[r], path_nodes[r, d], path_actions[r, d]
-        self.N[b, nd, a] += 1
-        self.W[b, nd, a] += sign * leaf_value[r]
-        if self.cfg.root_rule == "gumbel":
-            self.search_visits[slots, path_actions[:, 0]] += 1
+        leaf_value = self.value[slots, leaf].astype(np.float64)
+        kernels.backup(
+            slots, self.N, self.W, path_nodes, path_actions, depth, leaf_value, self.search_visits
+        )
 
     def _expand(self, slots: np.ndarray, nodes: np.ndarray) -> None:
         """Fill in legal moves, terminal flags and (one evaluator call) priors and values."""
@@ -310,9 +291,6 @@ class BatchedMCTS:
         over = batch.is_terminal(me, opp, self.n, moves)
         self.legal[slots, nodes] = legal
         self.terminal[slots, nodes] = over
-        self.children[slots, nodes] = -1
-        self.N[slots, nodes] = 0
-        self.W[slots, nodes] = 0
         self.P[slots, nodes] = 0
         self.value[slots, nodes] = np.sign(batch.disc_diff(me, opp)).astype(np.float32)
         live = ~over
@@ -326,55 +304,18 @@ class BatchedMCTS:
             self.P[slots[live], nodes[live]] = priors
             self.value[slots[live], nodes[live]] = values
 
-    # -- selection rules -----------------------------------------------------------------------
-    def _q(self, b, nd, N):
-        """Q of each child from the chooser's view; unvisited children get parent - fpu."""
-        fpu = self.value[b, nd] - self.cfg.fpu_reduction
-        return np.where(N > 0, self.W[b, nd] / np.maximum(N, 1), fpu[:, None])
-
-    def _select(self, b, nd, at_root, sim):
-        if self.cfg.root_rule == "puct":
-            return self._select_puct(b, nd)
-        a = self._select_gumbel_interior(b, nd)
-        if at_root.any():
-            a[at_root] = self._select_gumbel_root(b[at_root], sim)
-        return a
-
-    def _select_puct(self, b, nd):
-        N, P = self.N[b, nd], self.P[b, nd]
-        total = N.sum(axis=1)
-        u = self.cfg.c_puct * P * np.sqrt(np.maximum(total, 1))[:, None] / (1 + N)
-        score = np.where(self.legal[b, nd], self._q(b, nd, N) + u, -np.inf)
-        return score.argmax(axis=1)
-
-    def _completed_q(self, b, nd):
-        """Gumbel AlphaZero's completed Q: visited children keep their Q, unvisited ones get
-        the mixed value (the net's value blended with the prior-weighted mean visited Q)."""
-        N, P = self.N[b, nd], self.P[b, nd]
-        q = self.W[b, nd] / np.maximum(N, 1)
-        visited = N > 0
-        pv = (P * visited).sum(axis=1)
-        weighted_q = (P * q * visited).sum(axis=1) / np.maximum(pv, 1e-12)
-        total = N.sum(axis=1)
-        mixed = (self.value[b, nd] + total * np.where(pv > 0, weighted_q, 0)) / (1 + total)
-        return np.where(visited, q, mixed[:, None]), N
-
-    def _sigma(self, q, N):
-        """Monotone transform of Q in [-1, 1] to logit units; grows as visits pile up."""
-        scale = (self.cfg.c_visit + N.max(axis=1, keepdims=True)) * self.cfg.c_scale
-        return scale * (q + 1) / 2
-
-    def _improved_logits(self, b, nd):
-        q, N = self._completed_q(b, nd)
-        legal = self.legal[b, nd]
-        logits = np.log(np.maximum(self.P[b, nd], 1e-12))
-        return np.where(legal, logits + self._sigma(q, N), -np.inf), N
-
-    def _select_gumbel_interior(self, b, nd):
-        logits, N = self._improved_logits(b, nd)
-        pi = _softmax(logits)
-        score = pi - N / (1 + N.sum(axis=1, keepdims=True))
-        return np.where(self.legal[b, nd], score, -np.inf).argmax(axis=1)
+    # -- Gumbel root -------------------------------------------------------------------------
+    def _root_logits(self, slots: np.ndarray) -> np.ndarray:
+        return kernels.root_logits(
+            slots,
+            self.N,
+            self.W,
+            self.P,
+            self.legal,
+            self.value,
+            self.cfg.c_visit,
+            self.cfg.c_scale,
+        )
 
     def _start_gumbel(self, slots: np.ndarray) -> None:
         legal = self.legal[slots, 0]
@@ -388,18 +329,10 @@ class BatchedMCTS:
         self.considered[slots] = (rank < m[:, None]) & legal
 
     def _gumbel_root_scores(self, b):
-        logits, _ = self._improved_logits(b, np.zeros(len(b), np.int64))
-        return np.where(self.considered[b], self.gumbel[b] + logits, -np.inf)
-
-    def _select_gumbel_root(self, b, sim):
-        wanted = self.schedule[self.considered[b].sum(axis=1), sim]
-        score = self._gumbel_root_scores(b)
-        ok = self.search_visits[b] == wanted[:, None]
-        return np.where(ok, score, -np.inf).argmax(axis=1)
+        return np.where(self.considered[b], self.gumbel[b] + self._root_logits(b), -np.inf)
 
     # -- results ---------------------------------------------------------------------------------
     def _result(self, slots: np.ndarray) -> SearchResult:
-        root = np.zeros(len(slots), np.int64)
         N = self.N[slots, 0].copy()
         q = np.where(N > 0, self.W[slots, 0] / np.maximum(N, 1), 0.0)
         total = N.sum(axis=1)
@@ -408,8 +341,7 @@ class BatchedMCTS:
             policy = N / np.maximum(total[:, None], 1)
             best = N.argmax(axis=1)
         else:
-            logits, _ = self._improved_logits(slots, root)
-            policy = _softmax(logits)
+            policy = _softmax(self._root_logits(slots))
             # Final pick: among the most-visited considered actions, the best Gumbel score.
             sv = self.search_visits[slots]
             top = self.considered[slots] & (sv == sv.max(axis=1, keepdims=True))
