@@ -1,9 +1,12 @@
 """Sparse dictionaries over the agent's activations: store, models, training engine, metrics."""
 
 import os
+import sys
 
-# The numba kernels and torch each keep an OpenMP thread pool. With the default (active)
-# wait policy, idle threads of one pool spin and starve the other: on 2 cores a training step
-# ran 2x slower alone and ~20x slower beside another busy process. Passive waiting fixes both.
-# It only takes effect if set before torch is first imported; an explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# torch's OpenMP threads spin while idle by default. On a 2-core machine shared with other
+# processes that made a training step 2x-20x slower (spinning threads preempting the working
+# ones); passive waiting keeps steps steady. libgomp reads this once, when torch is first
+# imported, so it only helps when sae is imported first (the sae CLIs and train_sae.py do);
+# an explicit setting wins.
+if "torch" not in sys.modules:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -37,37 +37,52 @@ DENSE_FIRING = 0.1
 DENSITY_BINS = np.arange(-6.0, 0.01, 0.5)  # log10 firing frequency
 
 
+class ErrorSums:
+    """Running sums for FVU, MSE, NMSE and cosine over a set seen in chunks (float64)."""
+
+    def __init__(self, dim: int):
+        self.rows, self.dim = 0, dim
+        self.sq_err = self.sum_sq = self.cos = 0.0
+        self.sum_y = torch.zeros(dim, dtype=torch.float64)
+
+    def add(self, y: torch.Tensor, y_hat: torch.Tensor) -> None:
+        y, y_hat = y.double(), y_hat.double()
+        self.rows += len(y)
+        self.sq_err += float((y - y_hat).pow(2).sum())
+        self.sum_sq += float(y.pow(2).sum())
+        self.sum_y += y.sum(0)
+        self.cos += float(torch.nn.functional.cosine_similarity(y, y_hat, dim=1, eps=1e-12).sum())
+
+    def result(self) -> dict[str, float]:
+        total_var = self.sum_sq - float(self.sum_y.pow(2).sum()) / self.rows
+        fvu = self.sq_err / total_var if total_var > 0 else math.nan
+        return {
+            "fvu": fvu,
+            "explained_variance": 1.0 - fvu,
+            "mse": self.sq_err / (self.rows * self.dim),
+            "nmse": self.sq_err / self.sum_sq if self.sum_sq > 0 else math.nan,
+            "cosine": self.cos / self.rows,
+        }
+
+
 @torch.no_grad()
 def reconstruction_metrics(dictionary: Dictionary, pairs: Pairs, chunk_rows: int = 16384) -> dict:
     d = dictionary.eval()
-    n_rows = 0
-    sq_err = sum_sq = cos_sum = l0_sum = 0.0
-    sum_y = torch.zeros(d.cfg.d_out, dtype=torch.float64)
+    sums = ErrorSums(d.cfg.d_out)
+    l0_sum = 0.0
     fires = torch.zeros(d.cfg.n_latents, dtype=torch.int64)
     for x, y in pairs.chunks(chunk_rows):
         z = d.encode_codes(x)
-        y_hat = (d.decode_scaled(z) / d.out_scale).double()
-        y = y.double()
-        scale = float(d.out_scale) ** 2  # report squared errors in scaled units
-        sq_err += float((y - y_hat).pow(2).sum()) * scale
-        sum_sq += float(y.pow(2).sum()) * scale
-        sum_y += y.sum(0) * float(d.out_scale)
-        cos_sum += float(torch.nn.functional.cosine_similarity(y, y_hat, dim=1, eps=1e-12).sum())
+        sums.add(y * d.out_scale, d.decode_scaled(z))  # scaled units (mean ||y|| = sqrt(d))
         l0_sum += float(z.active_per_row().sum())
         fires += z.fire_counts()
-        n_rows += len(x)
-    total_var = sum_sq - float(sum_y.pow(2).sum()) / n_rows
+    n_rows = sums.rows
     density = fires.double() / n_rows
-    fvu = sq_err / total_var if total_var > 0 else math.nan
     hist, _ = np.histogram(np.log10(density[density > 0].numpy()), DENSITY_BINS)
     return {
         "rows": n_rows,
         "l0": l0_sum / n_rows,
-        "fvu": fvu,
-        "explained_variance": 1.0 - fvu,
-        "mse": sq_err / (n_rows * d.cfg.d_out),
-        "nmse": sq_err / sum_sq,
-        "cosine": cos_sum / n_rows,
+        **sums.result(),
         "dead_fraction": float((fires == 0).double().mean()),
         "dense_fraction": float((density > DENSE_FIRING).double().mean()),
         "density_histogram": {
