@@ -12,16 +12,24 @@ shape timed in the same run.
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import tempfile
-import time
+import os
+import sys
+from pathlib import Path
 
-import torch
-import torch.nn.functional as F
+if __package__ in (None, ""):  # run as `python bench/<this file>.py`
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see sae/__init__.py
 
-from sae.model import DictConfig
-from sae.train import Run, RunSpec, TrainConfig
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from sae.model import DictConfig  # noqa: E402
+from sae.train import Run, RunSpec, TrainConfig  # noqa: E402
 
 
 class DenseTopK(torch.nn.Module):

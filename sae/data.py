@@ -89,8 +89,8 @@ class Pairs:
         """Mean ||x|| and ||y|| over every row (streamed; float64 sums)."""
         sx = sy = 0.0
         for x, y in self.chunks():
-            sx += float(x.double().norm(dim=1).sum())
-            sy += float(y.double().norm(dim=1).sum()) if y is not x else 0.0
+            sx += float(x.norm(dim=1).double().sum())
+            sy += float(y.norm(dim=1).double().sum()) if y is not x else 0.0
         return sx / self.n_rows, (sy if self.read_y is not None else sx) / self.n_rows
 
     def sample(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
