@@ -24,13 +24,26 @@ def run_name(architecture: str, n_latents: int, k: int = 0, l1: float = 0.0) -> 
     return f"{architecture}_k{k}_n{n_latents}"
 
 
-def grid(d_in: int, site: str, quick: bool = False, lr: float | None = None) -> list[RunSpec]:
-    widths = QUICK["widths"] if quick else WIDTHS
-    l1s = QUICK["l1"] if quick else L1_COEFFS
-    ks = QUICK["k"] if quick else TOPK_KS
+def grid(
+    d_in: int,
+    site: str,
+    quick: bool = False,
+    lr: float | None = None,
+    widths=None,
+    l1_coeffs=None,
+    ks=None,
+) -> list[RunSpec]:
+    """The L1 x width and TopK x width grids (the seed's unless narrowed)."""
+
+    def pick(given, full, small):
+        return given if given is not None else (small if quick else full)
+
+    widths = pick(widths, WIDTHS, QUICK["widths"])
+    l1_coeffs = pick(l1_coeffs, L1_COEFFS, QUICK["l1"])
+    ks = pick(ks, TOPK_KS, QUICK["k"])
     specs = []
     for n in widths:
-        for lam in l1s:
+        for lam in l1_coeffs:
             cfg = DictConfig("relu", d_in=d_in, n_latents=n, in_site=site)
             specs.append(RunSpec(run_name("relu", n, l1=lam), cfg, l1_coeff=lam, lr=lr))
         for k in ks:

@@ -30,6 +30,14 @@ from sae.sweep import best_pair, grid, run_name, summary_row
 from sae.train import RunSpec, TrainConfig, TrainingDiverged, train
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(",") if v.strip())
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -42,6 +50,15 @@ def parse_args(argv):
     ap.add_argument("--l1", type=float, default=3.0, help="L1 coefficient (relu)")
     ap.add_argument("--sweep", action="store_true", help="train the L1 and TopK grids")
     ap.add_argument("--quick", action="store_true", help="small grid / short run")
+    ap.add_argument(
+        "--widths", type=_ints, help="sweep widths, e.g. 1024,4096 (default: the seed's 256..4096)"
+    )
+    ap.add_argument(
+        "--l1-coeffs", type=_floats, help="sweep L1 coefficients (default 1..5; empty string: none)"
+    )
+    ap.add_argument(
+        "--ks", type=_ints, help="sweep TopK k values (default 8,16,32,64; empty string: none)"
+    )
     ap.add_argument("--steps", type=int, help="optimiser steps (default 4000; --quick 300)")
     ap.add_argument("--batch-size", type=int, default=4096)
     ap.add_argument("--lr", type=float, help="learning rate (default: per architecture/width)")
@@ -85,7 +102,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {args.store} holds {', '.join(store.sites)}, not {args.site}")
     d = store.sites[args.site]
     if args.sweep:
-        specs = grid(d, args.site, quick=args.quick, lr=args.lr)
+        specs = grid(
+            d,
+            args.site,
+            quick=args.quick,
+            lr=args.lr,
+            widths=args.widths,
+            l1_coeffs=args.l1_coeffs,
+            ks=args.ks,
+        )
+        if not specs:
+            sys.exit("error: the sweep grid is empty")
     else:
         cfg = DictConfig(
             args.architecture, d_in=d, n_latents=args.latents, k=args.k, in_site=args.site
