@@ -36,7 +36,7 @@ from sae.sparse import (
 
 KIND = "dictionary"
 ARCHITECTURES = ("relu", "topk", "batchtopk")
-DENSE_SWITCH = 1 / 16  # ReLU rows denser than this (early training) take the dense path
+DENSE_SWITCH = 1 / 16  # ReLU codes denser than this (early training) take the dense path
 
 
 @dataclass
@@ -197,12 +197,16 @@ class Dictionary(nn.Module):
         return select_above(x, W, bias, 0.0)
 
     def encode_codes(self, x_raw: torch.Tensor) -> Codes:
-        """Latent activations of raw inputs (differentiable; sparse unless ReLU rows are dense)."""
+        """Latent activations of raw inputs (differentiable; sparse unless ReLU rows are dense,
+        judged on the first block of rows)."""
         x, bias = self._scaled_input(x_raw)
-        codes = self._select(x, bias)
         n = self.cfg.n_latents
-        if self.cfg.architecture == "relu" and codes.nnz > DENSE_SWITCH * codes.rows * n:
-            return Codes(F.relu(F.linear(x, self.W_enc, bias)), None, n)
+        if self.cfg.architecture == "relu":
+            codes = select_above(x, self.W_enc, bias, 0.0, max_density=DENSE_SWITCH)
+            if codes is None:
+                return Codes(F.relu(F.linear(x, self.W_enc, bias)), None, n)
+        else:
+            codes = self._select(x, bias)
         return Codes(F.relu(sampled_linear(x, self.W_enc, bias, codes)), codes, n)
 
     def decode_scaled(self, z: Codes) -> torch.Tensor:

@@ -168,12 +168,15 @@ def select_topk(x, W, b, k: int) -> SparseCodes:
 
 
 @torch.no_grad()
-def select_above(x, W, b, threshold: float) -> SparseCodes:
-    """Every entry whose pre-activation exceeds `threshold` (ReLU: 0; BatchTopK at inference)."""
+def select_above(x, W, b, threshold: float, max_density: float = 1.0) -> SparseCodes | None:
+    """Every entry whose pre-activation exceeds `threshold` (ReLU: 0; BatchTopK at inference).
+    None if the first block is denser than `max_density` (the caller then goes dense)."""
     n, rows = W.shape[0], x.shape[0]
     if not _on_cpu(x, W):
         pre = F.linear(x, W, b)
         r, i = torch.nonzero(pre > threshold, as_tuple=True)
+        if len(r) > max_density * rows * n:
+            return None
         indptr = F.pad(torch.bincount(r, minlength=rows).cumsum(0), (1, 0))
         return SparseCodes(indptr, i, pre[r, i], n)
     counts = np.empty(rows, np.int64)
@@ -181,6 +184,8 @@ def select_above(x, W, b, threshold: float) -> SparseCodes:
     for start, block in _pre_blocks(x, W, b):
         pb = block.numpy()
         kernels.count_above(pb, threshold, counts, start)
+        if start == 0 and counts[: len(pb)].sum() > max_density * len(pb) * n:
+            return None
         local = np.zeros(pb.shape[0] + 1, np.int64)
         np.cumsum(counts[start : start + pb.shape[0]], out=local[1:])
         idx = np.empty(local[-1], np.int64)
