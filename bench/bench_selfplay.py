@@ -17,8 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from alphazero.inference import NetEvaluator  # noqa: E402
@@ -53,6 +51,8 @@ def main(argv=None) -> None:
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--blocks", type=int, default=4)
     args = ap.parse_args(argv)
+    import torch  # after the project's packages: see common/__init__.py
+
     torch.manual_seed(0)
     net = AlphaZeroNet(NetConfig(d_model=args.d_model, n_blocks=args.blocks)).eval()
     rows = {
