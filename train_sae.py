@@ -1,7 +1,7 @@
 """Train sparse autoencoders on the agent's activations: `python train_sae.py --help`.
 
-The command line lives in sae/train_cli.py; importing sae first lets it set the OpenMP wait
-policy before torch loads (see sae/__init__.py).
+The command line lives in sae/train_cli.py, so that the sae package (and through it
+common/, which sets OpenMP's wait policy) loads before torch.
 """
 
 from sae.train_cli import main

@@ -12,13 +12,12 @@ shape timed in the same run.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python bench/<this file>.py`
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see sae/__init__.py
+import common  # noqa: E402, F401, I001  (OpenMP wait policy, before torch loads)
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
