@@ -1,7 +1,11 @@
-"""Strength against training time, from a run's log.jsonl: `python -m alphazero.plot RUN`.
+"""Strength against training time, from runs' log.jsonl files.
 
-Writes RUN/strength.png: the score rate (wins + draws/2) of the agent against each evaluation
-opponent after every iteration, against wall-clock minutes of training.
+    python -m alphazero.plot RUN                      # RUN/strength.png, every opponent
+    python -m alphazero.plot RUN_A RUN_B --opponent alphabeta:4 --out compare.png
+
+The score rate (wins + draws/2) of the agent against evaluation opponents after each
+evaluated iteration, against wall-clock minutes of training. With several runs, one line per
+run against one opponent.
 """
 
 from __future__ import annotations
@@ -41,17 +45,46 @@ def plot_strength(rows: list[dict], out: Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def plot_compare(runs: dict[str, list[dict]], opponent: str, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    key = f"score_vs_{opponent}"
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, rows in runs.items():
+        pts = [(r["elapsed"] / 60, r[key]) for r in rows if key in r]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=name)
+    ax.set_xlabel("training time (minutes)")
+    ax.set_ylabel(f"score vs {opponent}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("run", type=Path, help="training run directory (holds log.jsonl)")
+    ap.add_argument("runs", type=Path, nargs="+", help="training run directories")
+    ap.add_argument("--opponent", default="alphabeta:4", help="opponent for a comparison")
     ap.add_argument("--out", type=Path, help="PNG path (default RUN/strength.png)")
     args = ap.parse_args(argv)
     try:
-        rows = load_log(args.run)
+        logs = {run.name: load_log(run) for run in args.runs}
     except FileNotFoundError as e:
         ap.error(str(e))
-    out = args.out or args.run / "strength.png"
-    plot_strength(rows, out, title=f"{args.run.name}: score during training")
+    if len(args.runs) == 1:
+        out = args.out or args.runs[0] / "strength.png"
+        plot_strength(logs[args.runs[0].name], out, f"{args.runs[0].name}: score during training")
+    else:
+        if not args.out:
+            ap.error("--out is required when comparing several runs")
+        out = args.out
+        plot_compare(logs, args.opponent, out)
     print(f"wrote {out}")
 
 
