@@ -4,8 +4,11 @@ new game at once, so every search step evaluates a full batch of leaves.
 Each searched position becomes a training example: the canonical board, the search policy
 (visit distribution for PUCT, completed-Q policy for Gumbel), and, once the game is over,
 the outcome from the mover's view (+1 / 0 / -1), the final ownership of every square and
-the final disc margin. Forced moves (a single legal action, passes included) are played
-without a search and not recorded: their policy target carries no information.
+the final disc margin. The value target is the outcome, optionally averaged with the search's
+root value (`q_weight`): the outcome alone is a noisy target when games are decided by
+later mistakes, the root value a biased one; their mean is a common compromise. Forced
+moves (a single legal action, passes included) are played without a search and not
+recorded: their policy target carries no information.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class SelfPlayConfig:
     root_rule: str = "gumbel"  # "puct" or "gumbel"
     temperature_plies: int = 8  # PUCT: sample moves from visits for this many plies
     opening_plies: int = 0  # random plies before the agent takes over (diversity)
+    q_weight: float = 0.0  # value target = (1 - w) * outcome + w * root search value
 
     def search_config(self) -> SearchConfig:
         puct = self.root_rule == "puct"
@@ -44,7 +48,8 @@ class Examples:
     me: np.ndarray  # uint64 [K]
     opp: np.ndarray  # uint64 [K]
     policy: np.ndarray  # float32 [K, A]
-    outcome: np.ndarray  # float32 [K] +1 / 0 / -1 from the mover's view
+    outcome: np.ndarray  # float32 [K] value target: +1 / 0 / -1 from the mover's view (mixed
+    #                      with the root value when q_weight > 0)
     ownership: np.ndarray  # int8 [K, n*n] +1 mine / -1 theirs / 0 empty at the end
     margin: np.ndarray  # float32 [K] final disc difference / n*n, mover's view
 
@@ -74,14 +79,16 @@ class SelfPlayStats:
 class _Game:
     """Per-slot record of a game in progress."""
 
-    __slots__ = ("me", "opp", "policy", "black_to_move", "plies")
+    __slots__ = ("me", "opp", "policy", "root_value", "black_to_move", "plies")
 
     def __init__(self):
-        self.me, self.opp, self.policy, self.black_to_move = [], [], [], []
+        self.me, self.opp, self.policy, self.root_value, self.black_to_move = [], [], [], [], []
         self.plies = 0
 
 
-def _finish(game: _Game, final_me: int, final_opp: int, final_black: bool, n: int):
+def _finish(
+    game: _Game, final_me: int, final_opp: int, final_black: bool, n: int, q_weight: float = 0.0
+):
     """Targets for every recorded position of a finished game."""
     k = len(game.me)
     mover_is_final = np.array(game.black_to_move) == final_black  # same side as final mover?
@@ -94,7 +101,9 @@ def _finish(game: _Game, final_me: int, final_opp: int, final_black: bool, n: in
         me=np.array(game.me, np.uint64),
         opp=np.array(game.opp, np.uint64),
         policy=np.array(game.policy, np.float32).reshape(k, -1),
-        outcome=(sign * np.sign(diff)).astype(np.float32),
+        outcome=(
+            (1 - q_weight) * sign * np.sign(diff) + q_weight * np.array(game.root_value, np.float32)
+        ).astype(np.float32),
         ownership=(sign[:, None] * own_final[None, :]).astype(np.int8),
         margin=(sign * diff / (n * n)).astype(np.float32),
     )
@@ -159,6 +168,7 @@ def self_play(
                 g.me.append(me[s])
                 g.opp.append(opp[s])
                 g.policy.append(result.policy[i])
+                g.root_value.append(result.value[i])
                 g.black_to_move.append(black[s])
         mcts.advance(live, actions)
         me[live], opp[live] = batch.play(me[live], opp[live], actions, n)
@@ -168,7 +178,7 @@ def self_play(
         ended = live[mcts.root_terminal(live)]
         for s in ended:
             g = games[s]
-            ex = _finish(g, int(me[s]), int(opp[s]), bool(black[s]), n)
+            ex = _finish(g, int(me[s]), int(opp[s]), bool(black[s]), n, cfg.q_weight)
             if len(ex):
                 parts.append(ex)
             diff = int(batch.disc_diff(me[s : s + 1], opp[s : s + 1])[0])

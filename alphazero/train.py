@@ -48,6 +48,7 @@ class TrainConfig:
     final_simulations: int = 32  # ... growing linearly to this at the last (MiniZero)
     root_rule: str = "gumbel"  # "gumbel" or "puct"
     opening_plies: int = 0
+    value_q_weight: float = 0.0  # value target mixes in the root search value (see selfplay)
     # optimisation
     batch_size: int = 512
     sample_reuse: float = 4.0  # each new position is drawn this many times on average
@@ -94,10 +95,19 @@ PRESETS: dict[str, dict] = {
     ),
     # The shipped agent: the strongest we reach in about 30 minutes on 2 CPU cores. PUCT beat
     # Gumbel here at equal time (README, "What was tried"); simulations grow 16 -> 64.
-    "strong": dict(iterations=48, games_per_iteration=512, parallel_games=256, simulations=16,
-                   final_simulations=64, root_rule="puct", sample_reuse=8.0, eval_games=64,
-                   eval_simulations=32, eval_every=3,
-                   eval_opponents="random,greedy,alphabeta:2,alphabeta:4"),
+    "strong": dict(
+        iterations=48,
+        games_per_iteration=512,
+        parallel_games=256,
+        simulations=16,
+        final_simulations=64,
+        root_rule="puct",
+        sample_reuse=8.0,
+        eval_games=64,
+        eval_simulations=32,
+        eval_every=3,
+        eval_opponents="random,greedy,alphabeta:2,alphabeta:4",
+    ),
     # CI smoke test: seconds.
     "tiny": dict(
         d_model=32,
@@ -333,6 +343,7 @@ def train(
             cfg.simulations_at(it),
             cfg.root_rule,
             opening_plies=cfg.opening_plies,
+            q_weight=cfg.value_q_weight,
         )
         examples, sp = self_play(
             evaluator,

@@ -51,6 +51,30 @@ def test_outcome_ownership_and_margin_agree_from_the_movers_view(played):
     assert (ex.ownership[mine_now] != 0).all()
 
 
+def test_value_target_mixes_outcome_and_root_value():
+    cfg = SelfPlayConfig(parallel_games=4, simulations=8, root_rule="puct", q_weight=0.5)
+    mixed, _ = self_play(uniform, N, 4, cfg, seed=0, progress=False)
+    pure, _ = self_play(uniform, N, 4, SelfPlayConfig(4, 8, "puct"), seed=0, progress=False)
+    assert np.array_equal(mixed.me, pure.me)  # same games: the target does not change play
+    assert np.abs(mixed.outcome).max() <= 1
+    # Half the outcome plus half a root value in [-1, 1]: within 0.5 of half the outcome.
+    assert (np.abs(mixed.outcome - 0.5 * pure.outcome) <= 0.5 + 1e-6).all()
+    assert not np.array_equal(mixed.outcome, pure.outcome)
+
+
+def test_targets_are_from_the_movers_point_of_view(played):
+    """A corner can never be flipped, so a corner I hold now is mine at the end (+1) and one
+    the opponent holds is theirs (-1): this pins the perspective of every target."""
+    ex, _ = played
+    mine, theirs = batch.unpack(ex.me, N), batch.unpack(ex.opp, N)
+    checked = 0
+    for corner in (0, N - 1, N * N - N, N * N - 1):
+        assert (ex.ownership[mine[:, corner], corner] == 1).all()
+        assert (ex.ownership[theirs[:, corner], corner] == -1).all()
+        checked += mine[:, corner].sum() + theirs[:, corner].sum()
+    assert checked > 20
+
+
 def test_replay_symmetries_keep_board_and_targets_together(played, tmp_path):
     ex, _ = played
     buf = ReplayBuffer(capacity=len(ex) - 7, n=N)  # smaller than the data: the ring wraps
