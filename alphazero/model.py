@@ -215,16 +215,18 @@ class AlphaZeroNet(nn.Module):
 KIND = "alphazero"
 
 
-def save_agent(net: AlphaZeroNet, stem, **metadata) -> None:
-    """Weights to `<stem>.safetensors`, architecture + metadata to `<stem>.json` (atomic)."""
+def save_agent(net: AlphaZeroNet, stem, dtype: torch.dtype = torch.float32, **metadata) -> None:
+    """Weights to `<stem>.safetensors` (stored as `dtype`; float16 halves the file, loading
+    always gives a float32 net), architecture + metadata to `<stem>.json` (atomic)."""
     config = {
         "kind": KIND,
         "net": asdict(net.cfg),
         "board_size": net.cfg.board_size,
         "input_encoding": INPUT_ENCODING,
+        "weights_dtype": str(dtype).removeprefix("torch."),
         **metadata,
     }
-    save_bundle(stem, {k: v.float() for k, v in net.state_dict().items()}, config)
+    save_bundle(stem, {k: v.to(dtype) for k, v in net.state_dict().items()}, config)
 
 
 def load_agent(stem, device: str | torch.device = "cpu") -> tuple[AlphaZeroNet, dict]:

@@ -116,3 +116,18 @@ def test_predict_matches_forward(net):
     probs, values = net.predict(me, opp)
     assert probs.shape == (3, 37) and np.allclose(probs.sum(1), 1, atol=1e-5)
     assert set(np.flatnonzero(probs[0] > 0)) == {8, 13, 22, 27}  # the 4 opening moves
+
+
+def test_float16_storage_loads_as_a_float32_net(net, tmp_path):
+    save_agent(net, tmp_path / "half", dtype=torch.float16)
+    loaded, config = load_agent(tmp_path / "half")
+    assert config["weights_dtype"] == "float16"
+    for a, b in zip(net.parameters(), loaded.parameters(), strict=True):
+        assert b.dtype == torch.float32
+        assert torch.equal(b, a.detach().half().float())
+    assert (tmp_path / "half.safetensors").stat().st_size < 0.6 * _size(net, tmp_path)
+
+
+def _size(net, tmp_path):
+    save_agent(net, tmp_path / "full")
+    return (tmp_path / "full.safetensors").stat().st_size
