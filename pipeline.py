@@ -27,15 +27,19 @@ def run_step(title: str, cmd: list[str]) -> None:
     t0 = time.perf_counter()
     result = subprocess.run(cmd)
     if result.returncode != 0:
-        sys.exit(f"pipeline stopped: `{' '.join(cmd)}` exited with {result.returncode}; "
-                 f"rerun `python pipeline.py` with the same options to resume")
+        sys.exit(
+            f"pipeline stopped: `{' '.join(cmd)}` exited with {result.returncode}; "
+            f"rerun `python pipeline.py` with the same options to resume"
+        )
     print(f"== {title}: done in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 2)[2])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 2)[2],
+    )
     ap.add_argument("--out", type=Path, default=Path("runs/pipeline"), help="output folder")
     ap.add_argument("--agent", help="use this agent checkpoint instead of training one")
     ap.add_argument("--positions", type=int, default=200_000, help="activation rows")
@@ -47,22 +51,57 @@ def main(argv=None) -> None:
         agent = args.agent
     else:
         run_dir = args.out / "agent"
-        cmd = [py, "train_alphazero.py", "--preset", "quick", "--out", str(run_dir),
-               "--device", args.device]
+        cmd = [
+            py,
+            "train_alphazero.py",
+            "--preset",
+            "quick",
+            "--out",
+            str(run_dir),
+            "--device",
+            args.device,
+        ]
         if (run_dir / "state" / "state.json").exists():
             cmd.append("--resume")
         run_step("1/3 train the agent (quick preset)", cmd)
         agent = str(run_dir / "agent")
 
     store = args.out / "acts"
-    run_step("2/3 collect activations", [
-        py, "-m", "sae.activations", "--checkpoint", agent, "--sites", SITE,
-        "--positions", str(args.positions), "--out", str(store)])
-    run_step("3/3 train and evaluate a quick SAE grid", [
-        py, "train_sae.py", "--sweep", "--quick", "--store", str(store), "--site", SITE,
-        "--out", str(args.out / "sae")])
-    print(f"\nAll done. Agent: {agent}; activations: {store}; SAEs and "
-          f"{args.out / 'sae' / 'scaling.json'} under {args.out / 'sae'}")
+    run_step(
+        "2/3 collect activations",
+        [
+            py,
+            "-m",
+            "sae.activations",
+            "--checkpoint",
+            agent,
+            "--sites",
+            SITE,
+            "--positions",
+            str(args.positions),
+            "--out",
+            str(store),
+        ],
+    )
+    run_step(
+        "3/3 train and evaluate a quick SAE grid",
+        [
+            py,
+            "train_sae.py",
+            "--sweep",
+            "--quick",
+            "--store",
+            str(store),
+            "--site",
+            SITE,
+            "--out",
+            str(args.out / "sae"),
+        ],
+    )
+    print(
+        f"\nAll done. Agent: {agent}; activations: {store}; SAEs and "
+        f"{args.out / 'sae' / 'scaling.json'} under {args.out / 'sae'}"
+    )
 
 
 if __name__ == "__main__":

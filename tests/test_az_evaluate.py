@@ -28,8 +28,23 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
     torch.manual_seed(0)
     save_agent(AlphaZeroNet(NetConfig(d_model=16, n_blocks=1)), tmp_path / "agent")
     out = tmp_path / "eval.json"
-    main([str(tmp_path / "agent"), "--games", "4", "--sims", "4", "--opponents", "random",
-          "--positions", "6", "--accuracy-sims", "0,4", "--json", str(out)])
+    main(
+        [
+            str(tmp_path / "agent"),
+            "--games",
+            "4",
+            "--sims",
+            "4",
+            "--opponents",
+            "random",
+            "--positions",
+            "6",
+            "--accuracy-sims",
+            "0,4",
+            "--json",
+            str(out),
+        ]
+    )
     results = json.loads(out.read_text())
     m = results["matches"]["random"]
     assert m["wins"] + m["draws"] + m["losses"] == 4
