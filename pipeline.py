@@ -1,6 +1,6 @@
 """The whole pipeline on its quick default: agent -> activations -> SAEs -> metrics.
 
-    python pipeline.py                      # ~10-15 minutes on 2 CPU cores
+    python pipeline.py                      # ~4 minutes on 2 CPU cores
     python pipeline.py --agent pretrained/agent --positions 300000
 
 Steps (each is one of the documented commands, run in turn; an interrupted pipeline rerun

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
 
 
 def _series(scaling: dict, architecture: str) -> dict:
@@ -55,27 +56,39 @@ def plot_scaling(scaling: dict, out_dir: str | Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     fig, ax = plt.subplots(figsize=(6, 4.5))
+    widths = sorted({r["n_latents"] for r in scaling.values()})
+    # one colour scale for both families, so a colour means the same width in each
+    norm = LogNorm(widths[0], widths[-1]) if len(widths) > 1 else None
+    sc = None
     for arch, marker in (("relu", "o"), ("topk", "s")):
         pts = [r for r in scaling.values() if (r["architecture"] == "relu") == (arch == "relu")]
-        if pts:
-            sc = ax.scatter(
-                [r["l0"] for r in pts],
-                [r["fvu"] for r in pts],
-                marker=marker,
-                c=[r["n_latents"] for r in pts],
-                cmap="viridis",
-                norm="log",
-                label="L1" if arch == "relu" else "TopK",
+        if not pts:
+            continue
+        sc = ax.scatter(
+            [r["l0"] for r in pts],
+            [r["fvu"] for r in pts],
+            marker=marker,
+            c=[r["n_latents"] for r in pts] if norm else None,
+            cmap="viridis" if norm else None,
+            norm=norm,
+            label="L1" if arch == "relu" else "TopK",
+        )
+        for r in pts:  # name each point by its sparsity setting
+            tag = f"λ={r['l1_coeff']:g}" if arch == "relu" else f"k={r['k']}"
+            ax.annotate(
+                tag, (r["l0"], r["fvu"]), fontsize=7, xytext=(4, 3), textcoords="offset points"
             )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("L0 (held-out)")
     ax.set_ylabel("FVU (held-out)")
-    ax.set_title("Sparsity vs reconstruction: L1 vs TopK")
+    title = "Sparsity vs reconstruction: L1 vs TopK"
+    ax.set_title(title if norm else f"{title} ({widths[0]} latents)" if widths else title)
     ax.grid(alpha=0.3)
-    ax.legend()
-    if scaling:
-        fig.colorbar(sc, ax=ax, label="latents")
+    if sc is not None:
+        ax.legend()
+        if norm:
+            fig.colorbar(sc, ax=ax, label="latents")
     fig.tight_layout()
     path = out_dir / "frontier.png"
     fig.savefig(path, dpi=110)
