@@ -28,7 +28,9 @@ class SelfPlayConfig:
     simulations: int = 64
     root_rule: str = "gumbel"  # "puct" or "gumbel"
     temperature_plies: int = 8  # PUCT: sample moves from visits for this many plies
-    opening_plies: int = 0  # random plies before the agent takes over (diversity)
+    # each game starts with a uniformly drawn 0..opening_plies random plies (diversity: the
+    # agent also learns positions its own play avoids, like those of seeded match openings)
+    opening_plies: int = 0
     q_weight: float = 0.0  # value target = (1 - w) * outcome + w * root search value
 
     def search_config(self) -> SearchConfig:
@@ -134,8 +136,10 @@ def self_play(
         """Start games in these slots (from seeded random openings if asked)."""
         m, o = batch.start(len(ids), n)
         b = np.ones(len(ids), bool)
-        for _ in range(cfg.opening_plies):
-            going = ~batch.is_terminal(m, o, n)
+        if cfg.opening_plies:  # (no draw otherwise: seeded runs stay as they were)
+            plies = rng.integers(0, cfg.opening_plies + 1, len(ids))
+        for ply in range(cfg.opening_plies):
+            going = (plies > ply) & ~batch.is_terminal(m, o, n)
             a = batch.sample_actions(batch.legal_action_mask(m, o, n), rng)
             pm, po = batch.play(m, o, a, n)
             m, o = np.where(going, pm, m), np.where(going, po, o)

@@ -62,6 +62,20 @@ def test_value_target_mixes_outcome_and_root_value():
     assert not np.array_equal(mixed.outcome, pure.outcome)
 
 
+def test_random_openings_vary_in_length_per_game():
+    """opening_plies=K starts each game after 0..K random plies: some games from the start
+    position (recorded, since it has four moves), the others further on."""
+
+    def starts(ex):
+        return int((batch.popcount(ex.me | ex.opp) == 4).sum())
+
+    plain, _ = self_play(uniform, N, 30, SelfPlayConfig(10, 4, "puct"), seed=1, progress=False)
+    cfg = SelfPlayConfig(10, 4, "puct", opening_plies=4)
+    varied, stats = self_play(uniform, N, 30, cfg, seed=1, progress=False)
+    assert starts(plain) == 30 and stats.games == 30
+    assert 0 < starts(varied) < 20
+
+
 def test_targets_are_from_the_movers_point_of_view(played):
     """A corner can never be flipped, so a corner I hold now is mine at the end (+1) and one
     the opponent holds is theirs (-1): this pins the perspective of every target."""
