@@ -47,7 +47,7 @@ class TrainConfig:
     simulations: int = 32  # at the first iteration ...
     final_simulations: int = 32  # ... growing linearly to this at the last (MiniZero)
     root_rule: str = "gumbel"  # "gumbel" or "puct"
-    opening_plies: int = 0
+    opening_plies: int = 0  # self-play games start after 0..K random plies (uniform per game)
     value_q_weight: float = 0.0  # value target mixes in the root search value (see selfplay)
     # optimisation
     batch_size: int = 512
