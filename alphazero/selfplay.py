@@ -138,12 +138,12 @@ def self_play(
         b = np.ones(len(ids), bool)
         if cfg.opening_plies:  # (no draw otherwise: seeded runs stay as they were)
             plies = rng.integers(0, cfg.opening_plies + 1, len(ids))
-        for ply in range(cfg.opening_plies):
-            going = (plies > ply) & ~batch.is_terminal(m, o, n)
-            a = batch.sample_actions(batch.legal_action_mask(m, o, n), rng)
-            pm, po = batch.play(m, o, a, n)
-            m, o = np.where(going, pm, m), np.where(going, po, o)
-            b ^= going
+            for ply in range(cfg.opening_plies):
+                going = (plies > ply) & ~batch.is_terminal(m, o, n)
+                a = batch.sample_actions(batch.legal_action_mask(m, o, n), rng)
+                pm, po = batch.play(m, o, a, n)
+                m, o = np.where(going, pm, m), np.where(going, po, o)
+                b ^= going
         me[ids], opp[ids], black[ids] = m, o, b
         for s in ids:
             games[s] = _Game()

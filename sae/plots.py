@@ -83,7 +83,9 @@ def plot_scaling(scaling: dict, out_dir: str | Path) -> list[Path]:
     ax.set_xlabel("L0 (held-out)")
     ax.set_ylabel("FVU (held-out)")
     title = "Sparsity vs reconstruction: L1 vs TopK"
-    ax.set_title(title if norm else f"{title} ({widths[0]} latents)" if widths else title)
+    if len(widths) == 1:  # no colour bar: name the one width
+        title += f" ({widths[0]} latents)"
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     if sc is not None:
         ax.legend()
