@@ -6,7 +6,11 @@ Each searched position becomes a training example: the canonical board, the sear
 the outcome from the mover's view (+1 / 0 / -1), the final ownership of every square and
 the final disc margin. The value target is the outcome, optionally averaged with the search's
 root value (`q_weight`): the outcome alone is a noisy target when games are decided by
-later mistakes, the root value a biased one; their mean is a common compromise. Forced
+later mistakes, the root value a biased one; their mean is a common compromise.
+With `solve_empties` the exact solver rescores each game (as Leela Chess rescores its games
+with endgame tablebases): positions with that many empties or fewer get their exact
+win/draw/loss as value target, and earlier positions the exact outcome of the game's first
+such position instead of the result the players happened to reach from it. Forced
 moves (a single legal action, passes included) are played without a search and not
 recorded: their policy target carries no information.
 """
@@ -20,6 +24,8 @@ from tqdm import tqdm
 
 from alphazero.mcts import BatchedMCTS, Evaluator, SearchConfig
 from othello import batch
+from othello.game import Position
+from othello.solver import Solver
 
 
 @dataclass
@@ -32,6 +38,7 @@ class SelfPlayConfig:
     # agent also learns positions its own play avoids, like those of seeded match openings)
     opening_plies: int = 0
     q_weight: float = 0.0  # value target = (1 - w) * outcome + w * root search value
+    solve_empties: int = 0  # exact-solver value targets at <= this many empties (0 = off)
 
     def search_config(self) -> SearchConfig:
         puct = self.root_rule == "puct"
@@ -89,7 +96,14 @@ class _Game:
 
 
 def _finish(
-    game: _Game, final_me: int, final_opp: int, final_black: bool, n: int, q_weight: float = 0.0
+    game: _Game,
+    final_me: int,
+    final_opp: int,
+    final_black: bool,
+    n: int,
+    q_weight: float = 0.0,
+    solver: Solver | None = None,
+    solve_empties: int = 0,
 ):
     """Targets for every recorded position of a finished game."""
     k = len(game.me)
@@ -99,13 +113,24 @@ def _finish(
     own_final = batch.unpack(np.array([final_me], np.uint64), n)[0].astype(np.int8) - batch.unpack(
         np.array([final_opp], np.uint64), n
     )[0].astype(np.int8)
+    outcome = (sign * np.sign(diff)).astype(np.float32)
+    exact = np.zeros(k, bool)
+    if solver is not None and k:
+        me, opp = np.array(game.me, np.uint64), np.array(game.opp, np.uint64)
+        exact = n * n - batch.popcount(me | opp) <= solve_empties
+        for i in np.flatnonzero(exact):
+            outcome[i] = solver.solve_wdl(Position(int(me[i]), int(opp[i]), True, n))
+        if exact.any():  # earlier positions: the exact outcome from the first solved one
+            first = np.flatnonzero(exact)[0]
+            same_mover = np.array(game.black_to_move) == game.black_to_move[first]
+            early = np.arange(k) < first
+            outcome[early] = np.where(same_mover, 1, -1)[early] * outcome[first]
+    mixed = (1 - q_weight) * outcome + q_weight * np.array(game.root_value, np.float32)
     return Examples(
         me=np.array(game.me, np.uint64),
         opp=np.array(game.opp, np.uint64),
         policy=np.array(game.policy, np.float32).reshape(k, -1),
-        outcome=(
-            (1 - q_weight) * sign * np.sign(diff) + q_weight * np.array(game.root_value, np.float32)
-        ).astype(np.float32),
+        outcome=np.where(exact, outcome, mixed).astype(np.float32),
         ownership=(sign[:, None] * own_final[None, :]).astype(np.int8),
         margin=(sign * diff / (n * n)).astype(np.float32),
     )
@@ -123,6 +148,7 @@ def self_play(
     rng = np.random.default_rng(seed)
     slots = min(cfg.parallel_games, num_games)
     mcts = BatchedMCTS(evaluate, n, slots, cfg.search_config(), seed=int(rng.integers(2**63)))
+    solver = Solver(n) if cfg.solve_empties else None
     me, opp = batch.start(slots, n)
     black = np.ones(slots, bool)
     games = [_Game() for _ in range(slots)]
@@ -182,7 +208,10 @@ def self_play(
         ended = live[mcts.root_terminal(live)]
         for s in ended:
             g = games[s]
-            ex = _finish(g, int(me[s]), int(opp[s]), bool(black[s]), n, cfg.q_weight)
+            ex = _finish(
+                g, int(me[s]), int(opp[s]), bool(black[s]), n, cfg.q_weight, solver,
+                cfg.solve_empties,
+            )  # fmt: skip
             if len(ex):
                 parts.append(ex)
             diff = int(batch.disc_diff(me[s : s + 1], opp[s : s + 1])[0])

@@ -49,6 +49,7 @@ class TrainConfig:
     root_rule: str = "gumbel"  # "gumbel" or "puct"
     opening_plies: int = 0  # self-play games start after 0..K random plies (uniform per game)
     value_q_weight: float = 0.0  # value target mixes in the root search value (see selfplay)
+    solve_empties: int = 0  # exact endgame solver rescores value targets (see selfplay)
     # optimisation
     batch_size: int = 512
     sample_reuse: float = 4.0  # each new position is drawn this many times on average
@@ -345,6 +346,7 @@ def train(
             cfg.root_rule,
             opening_plies=cfg.opening_plies,
             q_weight=cfg.value_q_weight,
+            solve_empties=cfg.solve_empties,
         )
         examples, sp = self_play(
             evaluator,

@@ -10,6 +10,8 @@ from alphazero.replay import ReplayBuffer
 from alphazero.selfplay import SelfPlayConfig, self_play
 from alphazero.train import make_config, train
 from othello import batch, symmetry
+from othello.game import Position
+from othello.solver import Solver
 
 N = 6
 
@@ -60,6 +62,35 @@ def test_value_target_mixes_outcome_and_root_value():
     # Half the outcome plus half a root value in [-1, 1]: within 0.5 of half the outcome.
     assert (np.abs(mixed.outcome - 0.5 * pure.outcome) <= 0.5 + 1e-6).all()
     assert not np.array_equal(mixed.outcome, pure.outcome)
+
+
+def test_solver_rescores_value_targets():
+    """solve_empties=E: positions with <= E empties get their exact win/draw/loss; earlier
+    positions of the game take the exact outcome of its first such position (same sign
+    relation to the game's real outcome as every position before it)."""
+    E = 10
+    plain, _ = self_play(uniform, N, 16, SelfPlayConfig(8, 4, "puct"), seed=2, progress=False)
+    cfg = SelfPlayConfig(8, 4, "puct", solve_empties=E)
+    rescored, _ = self_play(uniform, N, 16, cfg, seed=2, progress=False)
+    assert np.array_equal(rescored.me, plain.me)  # the same games
+    empties = N * N - batch.popcount(rescored.me | rescored.opp)
+    solver = Solver(N)
+    exact = [
+        solver.solve_wdl(Position(int(m), int(o), True, N))
+        for m, o in zip(rescored.me[empties <= E], rescored.opp[empties <= E], strict=True)
+    ]
+    assert np.array_equal(rescored.outcome[empties <= E], exact)
+    # Random play throws solved results away: some games end otherwise than solved.
+    game_starts = np.flatnonzero(batch.popcount(rescored.me | rescored.opp) == 4)
+    assert len(game_starts) == 16
+    flipped = 0
+    for a, b in zip(game_starts, list(game_starts[1:]) + [len(rescored)], strict=True):
+        first = a + np.flatnonzero(empties[a:b] <= E)[0]
+        ratio = rescored.outcome[a : first + 1] * plain.outcome[a : first + 1]
+        ratio = ratio[ratio != 0]
+        assert len(set(ratio.tolist())) <= 1  # one flip (or none) for the whole prefix
+        flipped += bool(len(ratio) and ratio[0] < 0)
+    assert 0 < flipped < 16
 
 
 def test_random_openings_vary_in_length_per_game():

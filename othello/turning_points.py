@@ -1,0 +1,124 @@
+"""Where a match is decided: the exact solver follows every game from the end of its random
+opening and finds each move that gave away its side's solved outcome (win -> draw/loss,
+draw -> loss). That separates games lost to the opening's luck from games lost to errors.
+
+    python -m othello.turning_points --p1 az:pretrained/agent:64 --p2 alphabeta:4 --games 200
+
+A 6x6 game after 6 random plies has about 26 empties: a win/draw/loss solve of that takes
+well under a second, and the positions after it reuse the solver's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+
+from tqdm import tqdm
+
+from othello.arena import DEFAULT_OPENING_PLIES, OPENING, GameRecord, play_match
+from othello.players import make_player
+from othello.solver import Solver
+
+CLASSES = ("win", "draw", "loss")
+
+
+@dataclass
+class GameTrace:
+    """One game from p1's view: `values[i]` is the solved outcome (+1/0/-1) of the position
+    before the i-th move after the opening (the last entry: the final position)."""
+
+    game_id: int
+    start: int  # solved outcome for p1 right after the opening
+    result: int  # how the game ended for p1
+    values: list[int]
+    errors: dict[str, list[int]]  # "p1"/"p2": move numbers (after the opening) that erred
+
+
+@dataclass
+class Summary:
+    games: int
+    by_start: dict[str, list[int]]  # start class -> [p1 wins, draws, p1 losses]
+    errors: dict[str, int]  # moves that gave the solved outcome away, per player
+    games_with_errors: dict[str, int]
+    traces: list[GameTrace] = field(default_factory=list)
+
+
+def trace_game(record: GameRecord, solver: Solver) -> GameTrace:
+    """Solve every position of one game from the end of its opening on."""
+    first = next((i for i, m in enumerate(record.movers) if m != OPENING), len(record.actions))
+    values = []
+    for p in record.positions[first:]:
+        v = solver.solve_wdl(p)  # a finished game: the sign of its disc difference
+        p1_to_move = p.black_to_move == record.p1_black
+        values.append(v if p1_to_move else -v)
+    errors: dict[str, list[int]] = {"p1": [], "p2": []}
+    for k, (before, after) in enumerate(zip(values, values[1:], strict=False)):
+        mover = record.movers[first + k]
+        if (mover == "p1" and after < before) or (mover == "p2" and after > before):
+            errors[mover].append(k)
+    return GameTrace(record.game_id, values[0], record.result, values, errors)
+
+
+def summarize(traces: list[GameTrace], keep_traces: bool = False) -> Summary:
+    by_start = {c: [0, 0, 0] for c in CLASSES}
+    for t in traces:
+        by_start[CLASSES[1 - t.start]][1 - t.result] += 1
+    errors = {p: sum(len(t.errors[p]) for t in traces) for p in ("p1", "p2")}
+    with_errors = {p: sum(bool(t.errors[p]) for t in traces) for p in ("p1", "p2")}
+    return Summary(len(traces), by_start, errors, with_errors, traces if keep_traces else [])
+
+
+def format_summary(s: Summary, p1: str, p2: str) -> str:
+    lines = [
+        f"{p1} (p1) vs {p2} (p2), {s.games} games",
+        f"{'solved start for p1':<22}{'games':>6}  p1 wins-draws-losses",
+    ]
+    for c in CLASSES:
+        w, d, lo = s.by_start[c]
+        lines.append(f"{c:<22}{w + d + lo:>6}  {w}-{d}-{lo}")
+    for p, name in (("p1", p1), ("p2", p2)):
+        lines.append(
+            f"{p} {name}: {s.errors[p]} moves gave away the solved outcome, "
+            f"in {s.games_with_errors[p]} games"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m othello.turning_points",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ap.add_argument("--p1", required=True, help="player spec, e.g. az:pretrained/agent:64")
+    ap.add_argument("--p2", required=True, help="player spec, e.g. alphabeta:4")
+    ap.add_argument("--games", type=int, default=200)
+    ap.add_argument("--opening-plies", type=int, default=DEFAULT_OPENING_PLIES)
+    ap.add_argument("--size", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", action="store_true", help="print JSON (with every game's trace)")
+    args = ap.parse_args(argv)
+    try:
+        p1 = make_player(args.p1, args.size, device=args.device, seed=args.seed)
+        p2 = make_player(args.p2, args.size, device=args.device, seed=args.seed + 1)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    match = play_match(
+        p1, p2, args.games, args.size, args.opening_plies, args.seed, progress=True, record=True
+    )
+    solver = Solver(args.size, table_bits=22)
+    traces = [trace_game(r, solver) for r in tqdm(match.records, desc="solving", unit="game")]
+    summary = summarize(traces, keep_traces=args.json)
+    if args.json:
+        print(json.dumps(dict(p1=args.p1, p2=args.p2, **asdict(summary))))
+    else:
+        print(format_summary(summary, p1.name, p2.name))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

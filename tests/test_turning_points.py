@@ -1,0 +1,55 @@
+"""The turning-points audit: solved outcomes along each game, and who gave them away."""
+
+import json
+
+from othello.arena import play_match
+from othello.players import make_player
+from othello.solver import Solver
+from othello.turning_points import main, summarize, trace_game
+
+N = 6
+
+
+def traces(p1: str, p2: str, games: int, opening_plies: int):
+    match = play_match(
+        make_player(p1, N, seed=0),
+        make_player(p2, N, seed=1),
+        games,
+        N,
+        opening_plies,
+        seed=3,
+        progress=False,
+        record=True,
+    )
+    solver = Solver(N, table_bits=16)
+    return match, [trace_game(r, solver) for r in match.records]
+
+
+def test_values_change_exactly_at_the_errors():
+    match, ts = traces("greedy", "random", 16, 14)
+    for t, r in zip(ts, match.records, strict=True):
+        assert t.values[0] == t.start and t.values[-1] == t.result == r.result
+        changed = [k for k in range(len(t.values) - 1) if t.values[k + 1] != t.values[k]]
+        assert changed == sorted(t.errors["p1"] + t.errors["p2"])
+    s = summarize(ts)
+    assert sum(sum(v) for v in s.by_start.values()) == 16
+    assert s.errors["p1"] > 0 and s.errors["p2"] > 0  # both baselines blunder endgames
+
+
+def test_a_perfect_player_never_errs_and_keeps_its_solved_wins():
+    # 16 random plies leave 16 empties: within the solver player's reach from the start.
+    _, ts = traces("solver:16", "random", 12, 16)
+    s = summarize(ts)
+    assert s.errors["p1"] == 0
+    assert s.by_start["win"][1:] == [0, 0] and s.by_start["draw"][2] == 0
+    assert s.by_start["loss"][0] + s.by_start["loss"][1] <= s.errors["p2"]
+
+
+def test_cli_prints_a_table_and_json(capsys):
+    argv = ["--p1", "greedy", "--p2", "random", "--games", "4", "--opening-plies", "16"]
+    assert main(argv) == 0
+    assert "solved start for p1" in capsys.readouterr().out
+    assert main(argv + ["--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["games"] == 4 and len(out["traces"]) == 4
+    assert main(["--p1", "nobody", "--p2", "random"]) == 2
