@@ -23,6 +23,7 @@ from tqdm import tqdm
 from alphazero.agent import AlphaZeroPlayer
 from alphazero.model import AlphaZeroNet, load_agent
 from othello.arena import play_match
+from othello.elo import wilson_interval
 from othello.game import Position
 from othello.players import make_player
 from othello.solver import solver_for
@@ -125,8 +126,10 @@ def move_accuracy(solved: list[SolvedPosition], actions: list[int]) -> dict[str,
             critical += 1
             critical_keep += ok
     k = len(solved)
+    low, high = wilson_interval(keep / k, k)
     return dict(
         outcome_accuracy=keep / k,
+        outcome_accuracy_95=[low, high],  # Wilson interval: 400 positions give about +-2%
         exact_accuracy=exact / k,
         discs_lost=lost / k,
         positions=k,
@@ -156,7 +159,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--sims", type=int, default=64, help="MCTS simulations per move")
     ap.add_argument("--opponents", default="random,greedy,alphabeta:2,alphabeta:4")
     ap.add_argument(
-        "--positions", type=int, default=400, help="solved positions for move accuracy (0: skip)"
+        "--positions", type=int, default=2000, help="solved positions for move accuracy (0: skip)"
     )
     ap.add_argument(
         "--accuracy-sims",
@@ -197,12 +200,14 @@ def main(argv=None) -> dict:
         )
         crit = next(iter(results["accuracy"].values()))["critical_positions"]
         print(
-            f"{'player':<12}{'keeps outcome':>15}{'on critical':>13}{'exact best':>12}"
+            f"{'player':<12}{'keeps outcome [95%]':>23}{'on critical':>13}{'exact best':>12}"
             f"{'discs lost':>12}   (critical: {crit} positions where a move can lose)"
         )
         for name, r in results["accuracy"].items():
+            lo, hi = r["outcome_accuracy_95"]
+            keeps = f"{r['outcome_accuracy']:.3f} [{lo:.3f}, {hi:.3f}]"
             print(
-                f"{name:<12}{r['outcome_accuracy']:>15.3f}{r['critical_accuracy']:>13.3f}"
+                f"{name:<12}{keeps:>23}{r['critical_accuracy']:>13.3f}"
                 f"{r['exact_accuracy']:>12.3f}{r['discs_lost']:>12.3f}"
             )
     if args.json:

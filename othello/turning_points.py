@@ -1,11 +1,12 @@
-"""Where a match is decided: the exact solver follows every game from the end of its random
-opening and finds each move that gave away its side's solved outcome (win -> draw/loss,
-draw -> loss). That separates games lost to the opening's luck from games lost to errors.
+"""Where a match is decided: the exact solver follows every game from the first position
+after its random opening with at most `from_empties` empty squares, and finds each move that
+gave away its side's solved outcome (win -> draw/loss, draw -> loss). That separates games
+already decided when the solver takes over from games lost to later errors.
 
     python -m othello.turning_points --p1 az:pretrained/agent:64 --p2 alphabeta:4 --games 200
 
-A 6x6 game after 6 random plies has about 26 empties: a win/draw/loss solve of that takes
-well under a second, and the positions after it reuse the solver's table.
+Cost on 6x6 (win/draw/loss solves, the table reused along each game): about 0.1 s a game
+from 20 empties; from 26 (right after 6 random plies, `--from-empties 32`) about 20 s.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ CLASSES = ("win", "draw", "loss")
 @dataclass
 class GameTrace:
     """One game from p1's view: `values[i]` is the solved outcome (+1/0/-1) of the position
-    before the i-th move after the opening (the last entry: the final position)."""
+    before the i-th move after the solver takes over (the last entry: the final position)."""
 
     game_id: int
-    start: int  # solved outcome for p1 right after the opening
+    start: int  # solved outcome for p1 when the solver takes over
     result: int  # how the game ended for p1
     values: list[int]
-    errors: dict[str, list[int]]  # "p1"/"p2": move numbers (after the opening) that erred
+    errors: dict[str, list[int]]  # "p1"/"p2": indices into `values` of the moves that erred
 
 
 @dataclass
@@ -45,9 +46,17 @@ class Summary:
     traces: list[GameTrace] = field(default_factory=list)
 
 
-def trace_game(record: GameRecord, solver: Solver) -> GameTrace:
-    """Solve every position of one game from the end of its opening on."""
-    first = next((i for i, m in enumerate(record.movers) if m != OPENING), len(record.actions))
+def trace_game(record: GameRecord, solver: Solver, from_empties: int = 20) -> GameTrace:
+    """Solve every position of one game from the first after the opening with at most
+    `from_empties` empties (the final position if the game ends before)."""
+    first = next(
+        (
+            i
+            for i, (p, m) in enumerate(zip(record.positions, record.movers, strict=False))
+            if m != OPENING and p.empties() <= from_empties
+        ),
+        len(record.actions),
+    )
     values = []
     for p in record.positions[first:]:
         v = solver.solve_wdl(p)  # a finished game: the sign of its disc difference
@@ -70,10 +79,10 @@ def summarize(traces: list[GameTrace], keep_traces: bool = False) -> Summary:
     return Summary(len(traces), by_start, errors, with_errors, traces if keep_traces else [])
 
 
-def format_summary(s: Summary, p1: str, p2: str) -> str:
+def format_summary(s: Summary, p1: str, p2: str, from_empties: int) -> str:
     lines = [
-        f"{p1} (p1) vs {p2} (p2), {s.games} games",
-        f"{'solved start for p1':<22}{'games':>6}  p1 wins-draws-losses",
+        f"{p1} (p1) vs {p2} (p2), {s.games} games, solved from {from_empties} empties",
+        f"{'p1 solved (first pos.)':<22}{'games':>6}  p1 wins-draws-losses",
     ]
     for c in CLASSES:
         w, d, lo = s.by_start[c]
@@ -97,6 +106,9 @@ def main(argv=None) -> int:
     ap.add_argument("--games", type=int, default=200)
     ap.add_argument("--opening-plies", type=int, default=DEFAULT_OPENING_PLIES)
     ap.add_argument("--size", type=int, default=6)
+    ap.add_argument(
+        "--from-empties", type=int, default=20, help="solve from the first position with this many"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", action="store_true", help="print JSON (with every game's trace)")
@@ -111,12 +123,17 @@ def main(argv=None) -> int:
         p1, p2, args.games, args.size, args.opening_plies, args.seed, progress=True, record=True
     )
     solver = Solver(args.size, table_bits=22)
-    traces = [trace_game(r, solver) for r in tqdm(match.records, desc="solving", unit="game")]
+    records = tqdm(match.records, desc="solving", unit="game")
+    traces = [trace_game(r, solver, args.from_empties) for r in records]
     summary = summarize(traces, keep_traces=args.json)
     if args.json:
-        print(json.dumps(dict(p1=args.p1, p2=args.p2, **asdict(summary))))
+        print(
+            json.dumps(
+                dict(p1=args.p1, p2=args.p2, from_empties=args.from_empties, **asdict(summary))
+            )
+        )
     else:
-        print(format_summary(summary, p1.name, p2.name))
+        print(format_summary(summary, p1.name, p2.name, args.from_empties))
     return 0
 
 

@@ -19,8 +19,14 @@ def test_move_accuracy_counts_outcome_classes_and_discs():
     assert r["exact_accuracy"] == 0.0
     assert r["discs_lost"] == (2 + 4) / 2
     assert r["critical_positions"] == 1 and r["critical_accuracy"] == 1.0
+    lo, hi = r["outcome_accuracy_95"]
+    assert 0 < lo < 1 == hi  # two positions say little: a wide interval
     r = move_accuracy([win_or_lose, all_lost], [3, 1])
     assert r["outcome_accuracy"] == 0.5 and r["critical_accuracy"] == 0.0
+    lo, hi = r["outcome_accuracy_95"]
+    assert lo < 0.5 < hi
+    many = move_accuracy([win_or_lose] * 200 + [all_lost] * 200, [3] * 200 + [1] * 200)
+    assert hi - lo > 5 * (many["outcome_accuracy_95"][1] - many["outcome_accuracy_95"][0]) > 0
     assert r["exact_accuracy"] == 0.5
 
 

@@ -22,12 +22,14 @@ def traces(p1: str, p2: str, games: int, opening_plies: int):
         record=True,
     )
     solver = Solver(N, table_bits=16)
-    return match, [trace_game(r, solver) for r in match.records]
+    return match, [trace_game(r, solver, from_empties=18) for r in match.records]
 
 
 def test_values_change_exactly_at_the_errors():
-    match, ts = traces("greedy", "random", 16, 14)
+    match, ts = traces("greedy", "random", 16, 8)
     for t, r in zip(ts, match.records, strict=True):
+        after_opening = r.positions[r.movers.count("opening") :]
+        assert len(t.values) == sum(p.empties() <= 18 for p in after_opening)
         assert t.values[0] == t.start and t.values[-1] == t.result == r.result
         changed = [k for k in range(len(t.values) - 1) if t.values[k + 1] != t.values[k]]
         assert changed == sorted(t.errors["p1"] + t.errors["p2"])
@@ -48,7 +50,7 @@ def test_a_perfect_player_never_errs_and_keeps_its_solved_wins():
 def test_cli_prints_a_table_and_json(capsys):
     argv = ["--p1", "greedy", "--p2", "random", "--games", "4", "--opening-plies", "16"]
     assert main(argv) == 0
-    assert "solved start for p1" in capsys.readouterr().out
+    assert "p1 solved (first pos.)" in capsys.readouterr().out
     assert main(argv + ["--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["games"] == 4 and len(out["traces"]) == 4
