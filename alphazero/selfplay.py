@@ -107,6 +107,7 @@ def _finish(
 ):
     """Targets for every recorded position of a finished game."""
     k = len(game.me)
+    me, opp = np.array(game.me, np.uint64), np.array(game.opp, np.uint64)
     mover_is_final = np.array(game.black_to_move) == final_black  # same side as final mover?
     diff = batch.disc_diff(np.array([final_me], np.uint64), np.array([final_opp], np.uint64))[0]
     sign = np.where(mover_is_final, 1, -1)
@@ -116,19 +117,17 @@ def _finish(
     outcome = (sign * np.sign(diff)).astype(np.float32)
     exact = np.zeros(k, bool)
     if solver is not None and k:
-        me, opp = np.array(game.me, np.uint64), np.array(game.opp, np.uint64)
         exact = n * n - batch.popcount(me | opp) <= solve_empties
         for i in np.flatnonzero(exact):
             outcome[i] = solver.solve_wdl(Position(int(me[i]), int(opp[i]), True, n))
         if exact.any():  # earlier positions: the exact outcome from the first solved one
             first = np.flatnonzero(exact)[0]
-            same_mover = np.array(game.black_to_move) == game.black_to_move[first]
-            early = np.arange(k) < first
-            outcome[early] = np.where(same_mover, 1, -1)[early] * outcome[first]
+            # sign[i] * sign[first]: +1 where position i has the same mover as `first`
+            outcome[:first] = sign[:first] * sign[first] * outcome[first]
     mixed = (1 - q_weight) * outcome + q_weight * np.array(game.root_value, np.float32)
     return Examples(
-        me=np.array(game.me, np.uint64),
-        opp=np.array(game.opp, np.uint64),
+        me=me,
+        opp=opp,
         policy=np.array(game.policy, np.float32).reshape(k, -1),
         outcome=np.where(exact, outcome, mixed).astype(np.float32),
         ownership=(sign[:, None] * own_final[None, :]).astype(np.int8),

@@ -5,8 +5,9 @@ already decided when the solver takes over from games lost to later errors.
 
     python -m othello.turning_points --p1 az:pretrained/agent:64 --p2 alphabeta:4 --games 200
 
-Cost on 6x6 (win/draw/loss solves, the table reused along each game): about 0.1 s a game
-from 20 empties; from 26 (right after 6 random plies, `--from-empties 32`) about 20 s.
+Cost on 6x6 (win/draw/loss solves, the table reused along each game): about 0.2 s a game
+from 20 empties; from 26 (right after 6 random plies, `--from-empties 32`) about 30 s a game
+on average, the hardest openings taking minutes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from tqdm import tqdm
 
-from othello.arena import DEFAULT_OPENING_PLIES, OPENING, GameRecord, play_match
+from othello.arena import DEFAULT_OPENING_PLIES, OPENING, P1, P2, GameRecord, play_match
 from othello.players import make_player
 from othello.solver import Solver
 
@@ -62,10 +63,10 @@ def trace_game(record: GameRecord, solver: Solver, from_empties: int = 20) -> Ga
         v = solver.solve_wdl(p)  # a finished game: the sign of its disc difference
         p1_to_move = p.black_to_move == record.p1_black
         values.append(v if p1_to_move else -v)
-    errors: dict[str, list[int]] = {"p1": [], "p2": []}
+    errors: dict[str, list[int]] = {P1: [], P2: []}
     for k, (before, after) in enumerate(zip(values, values[1:], strict=False)):
         mover = record.movers[first + k]
-        if (mover == "p1" and after < before) or (mover == "p2" and after > before):
+        if (mover == P1 and after < before) or (mover == P2 and after > before):
             errors[mover].append(k)
     return GameTrace(record.game_id, values[0], record.result, values, errors)
 
@@ -74,8 +75,8 @@ def summarize(traces: list[GameTrace], keep_traces: bool = False) -> Summary:
     by_start = {c: [0, 0, 0] for c in CLASSES}
     for t in traces:
         by_start[CLASSES[1 - t.start]][1 - t.result] += 1
-    errors = {p: sum(len(t.errors[p]) for t in traces) for p in ("p1", "p2")}
-    with_errors = {p: sum(bool(t.errors[p]) for t in traces) for p in ("p1", "p2")}
+    errors = {p: sum(len(t.errors[p]) for t in traces) for p in (P1, P2)}
+    with_errors = {p: sum(bool(t.errors[p]) for t in traces) for p in (P1, P2)}
     return Summary(len(traces), by_start, errors, with_errors, traces if keep_traces else [])
 
 
@@ -87,7 +88,7 @@ def format_summary(s: Summary, p1: str, p2: str, from_empties: int) -> str:
     for c in CLASSES:
         w, d, lo = s.by_start[c]
         lines.append(f"{c:<22}{w + d + lo:>6}  {w}-{d}-{lo}")
-    for p, name in (("p1", p1), ("p2", p2)):
+    for p, name in ((P1, p1), (P2, p2)):
         lines.append(
             f"{p} {name}: {s.errors[p]} moves gave away the solved outcome, "
             f"in {s.games_with_errors[p]} games"
