@@ -1,59 +1,160 @@
-"""Atomic writes and the one on-disk format for weights: `<stem>.safetensors` + `<stem>.json`.
+"""The commit protocol for every file the toolkit writes, and the one weights format.
 
-Every checkpoint in the project (agent, SAE, transcoder) is a pair of files: the tensors in
-safetensors (no pickle, safe to load from anyone) and a JSON config holding everything needed
-to rebuild the module. Writes go to a temporary file in the same folder and are renamed into
-place, so an interrupted run never leaves a half-written checkpoint behind.
+Every artefact becomes visible all at once or not at all:
+
+  - one file: written to a hidden temporary file in the same folder, flushed, fsynced, then
+    renamed into place (`atomic_write`, `atomic_write_json`);
+  - a weights bundle `<stem>.safetensors` + `<stem>.json` (`save_bundle`): the tensors are
+    written first, then the JSON, which records the SHA-256 of the tensors file. Loading
+    (`load_bundle`) verifies that hash and that every tensor is finite, so a pair torn by a
+    kill between the two renames, or a corrupted file, fails with one clear line instead of
+    loading mismatched halves;
+  - a resumable state (`save_state` / `load_state`): the tensors go to a new generation file
+    `<stem>.<generation>.safetensors`, then `<stem>.json` naming that file (and its hash) is
+    renamed into place: the commit point. Older generations are deleted only after it, so at
+    every instant `<stem>.json` names a complete, matching file;
+  - a folder (viewer exports, reports with several files): built in a hidden temporary folder
+    and swapped into place (`atomic_dir`).
+
+`remove_stale_temp` deletes the hidden temporary files a killed writer leaves behind.
+
+Fault injection: every write passes `crash_point(label)` before writing, after writing and
+after renaming. With OTHELLO_CRASH_AT=N in the environment the process dies (`os._exit`, as a
+kill -9 would) at the N-th crash point it reaches; with OTHELLO_CRASH_LOG=path each label
+reached is appended to that file, so a test can enumerate every kill point of a real run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
 
 FORMAT_VERSION = 1
+TEMP_MARK = ".tmp"  # hidden temporaries are ".<name>.<random>.tmp" files or ".<name>.tmp-*" dirs
+
+_crash_count = 0
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, malformed, or does not fit what the caller expects."""
 
 
+def crash_point(label: str) -> None:
+    """Die here if fault injection asks for it (see the module docstring); else nothing."""
+    global _crash_count
+    log = os.environ.get("OTHELLO_CRASH_LOG")
+    at = os.environ.get("OTHELLO_CRASH_AT")
+    if not log and not at:
+        return
+    _crash_count += 1
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{_crash_count}\t{label}\n")
+    if at and int(at) == _crash_count:
+        sys.stderr.write(f"fault injection: killed at crash point {_crash_count} ({label})\n")
+        sys.stderr.flush()
+        os._exit(137)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call `write(tmp_path)`, then rename tmp_path to `path` (same folder, so rename is atomic)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    crash_point(f"before write {path.name}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_MARK, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        crash_point(f"before rename {path.name}")
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    _fsync_dir(path.parent)
+    crash_point(f"after rename {path.name}")
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            f.write(text)
+        with open(tmp, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
 
     atomic_write(path, write)
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
 
 
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    """JSON from a file, or a CheckpointError naming the file and what is wrong with it."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} not found")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is not valid JSON ({what}): {e}") from e
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def remove_stale_temp(folder: str | os.PathLike) -> list[Path]:
+    """Delete the hidden temporaries that killed writers left in `folder` (not recursive).
+    Returns what was removed. Call it only when no other writer works in the folder."""
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        if p.name.startswith(".") and (p.name.endswith(TEMP_MARK) or ".tmp-" in p.name):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+# -- weights bundles ------------------------------------------------------------------------
 def bundle_paths(stem: str | os.PathLike) -> tuple[Path, Path]:
     """`runs/x/model` or `runs/x/model.safetensors` or `.json` -> (tensors path, config path)."""
     stem = Path(stem)
@@ -62,35 +163,139 @@ def bundle_paths(stem: str | os.PathLike) -> tuple[Path, Path]:
     return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
-def save_bundle(stem: str | os.PathLike, tensors: dict[str, torch.Tensor], config: dict) -> Path:
-    """Write tensors then config, each atomically. The config is written last: a bundle whose
-    JSON exists is complete."""
-    weights_path, config_path = bundle_paths(stem)
+def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> tuple[bytes, str]:
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    atomic_write(weights_path, lambda tmp: save_file(tensors, tmp))
-    atomic_write_json(config_path, {"format_version": FORMAT_VERSION, **config})
+    data = save_bytes(tensors)
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def _read_tensors(path: Path, sha256: str | None, config_path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of `path`, checked against the recorded hash and for non-finite values."""
+    if not path.exists():
+        raise CheckpointError(f"{path} not found (named by {config_path})")
+    data = path.read_bytes()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise CheckpointError(
+            f"{path} does not match the SHA-256 recorded in {config_path}: the pair was not "
+            f"written together (an interrupted save?) or the file was changed"
+        )
+    try:
+        tensors = load_bytes(data)
+    except Exception as e:  # safetensors raises its own error types
+        raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from e
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{path}: tensor {name!r} holds NaN or infinite values")
+    return tensors
+
+
+def save_bundle(stem: str | os.PathLike, tensors: dict[str, torch.Tensor], config: dict) -> Path:
+    """Write tensors, then the config recording their SHA-256 (each atomically): a bundle
+    loads only when both halves belong together."""
+    weights_path, config_path = bundle_paths(stem)
+    data, digest = _tensor_bytes(tensors)
+    atomic_write_bytes(weights_path, data)
+    atomic_write_json(
+        config_path, {"format_version": FORMAT_VERSION, **config, "weights_sha256": digest}
+    )
     return weights_path
 
 
-def load_bundle(stem: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read a bundle and check that its config says it is a `kind` (e.g. "alphazero")."""
-    weights_path, config_path = bundle_paths(stem)
-    for p in (weights_path, config_path):
-        if not p.exists():
-            raise CheckpointError(f"{p} not found (a checkpoint is a .safetensors + .json pair)")
-    try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{config_path} is not valid JSON: {e}") from e
+def _check_kind(config: Any, config_path: Path, kind: str) -> None:
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_path} does not hold a JSON object")
     if config.get("kind") != kind:
         raise CheckpointError(
             f"{config_path} holds a {config.get('kind')!r} checkpoint, expected {kind!r}"
         )
+
+
+def load_bundle(stem: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a bundle, check that its config says it is a `kind` (e.g. "alphazero"), that the
+    tensors match the recorded hash (bundles written before hashes were recorded load without
+    that check) and are finite."""
+    weights_path, config_path = bundle_paths(stem)
+    for p in (weights_path, config_path):
+        if not p.exists():
+            raise CheckpointError(f"{p} not found (a checkpoint is a .safetensors + .json pair)")
+    config = read_json(config_path, "checkpoint config")
+    _check_kind(config, config_path, kind)
+    return _read_tensors(weights_path, config.get("weights_sha256"), config_path), config
+
+
+# -- resumable states -----------------------------------------------------------------------
+def save_state(
+    stem: str | os.PathLike, tensors: dict[str, torch.Tensor], config: dict, generation: int
+) -> Path:
+    """Commit a resumable state: tensors to `<stem>.<generation>.safetensors`, then
+    `<stem>.json` naming it (the commit point), then older generations are removed."""
+    stem = Path(stem)
+    if stem.suffix == ".json":
+        stem = stem.with_suffix("")
+    weights = stem.parent / f"{stem.name}.{int(generation):08d}.safetensors"
+    data, digest = _tensor_bytes(tensors)
+    atomic_write_bytes(weights, data)
+    atomic_write_json(
+        stem.with_suffix(".json"),
+        {
+            "format_version": FORMAT_VERSION,
+            **config,
+            "weights_file": weights.name,
+            "weights_sha256": digest,
+        },
+    )
+    for old in stem.parent.glob(f"{stem.name}.*.safetensors"):
+        if old.name != weights.name:
+            crash_point(f"before delete {old.name}")
+            old.unlink(missing_ok=True)
+    return weights
+
+
+def load_state(stem: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Tensor], dict] | None:
+    """The committed state at `stem` (None if nothing was ever committed there)."""
+    stem = Path(stem)
+    if stem.suffix == ".json":
+        stem = stem.with_suffix("")
+    config_path = stem.with_suffix(".json")
+    if not config_path.exists():
+        return None
+    config = read_json(config_path, "training state")
+    _check_kind(config, config_path, kind)
+    name = config.get("weights_file")
+    if not isinstance(name, str) or "/" in name or not name.startswith(stem.name + "."):
+        raise CheckpointError(f"{config_path} names no valid weights file ({name!r})")
+    return _read_tensors(stem.parent / name, config.get("weights_sha256"), config_path), config
+
+
+# -- folders ----------------------------------------------------------------------------------
+@contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Build a folder in a hidden temporary sibling (yielded), then swap it into place on
+    success; on an exception the temporary is removed and `path` is left as it was. Between
+    the two renames of the swap `path` is briefly absent (never half-written); a later call
+    restores the previous version if a kill fell exactly there."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = path.parent / f".{path.name}.tmp-old"
+    if not path.exists() and old.exists():
+        old.rename(path)  # a kill fell between the swap's two renames: keep the last version
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     try:
-        tensors = load_file(str(weights_path))
-    except Exception as e:  # safetensors raises its own error types
-        raise CheckpointError(f"{weights_path} is not a readable safetensors file: {e}") from e
-    return tensors, config
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    crash_point(f"before swap {path.name}/")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        path.rename(old)
+    crash_point(f"between swap {path.name}/")
+    tmp.rename(path)
+    _fsync_dir(path.parent)
+    shutil.rmtree(old, ignore_errors=True)
+    crash_point(f"after swap {path.name}/")
 
 
 def check_state_dict(

@@ -72,8 +72,8 @@ def reconstruction_metrics(dictionary: Dictionary, pairs: Pairs, chunk_rows: int
     l0_sum = 0.0
     fires = torch.zeros(d.cfg.n_latents, dtype=torch.int64)
     for x, y in pairs.chunks(chunk_rows):
-        z = d.encode_codes(x)
-        sums.add(y * d.out_scale, d.decode_scaled(z))  # scaled units (mean ||y|| = sqrt(d))
+        z, y_hat = d.predict_scaled(x)
+        sums.add(y * d.out_scale, y_hat)  # scaled units (mean ||y|| = sqrt(d))
         l0_sum += float(z.active_per_row().sum())
         fires += z.fire_counts()
     n_rows = sums.rows

@@ -48,6 +48,7 @@ class DictConfig:
     d_out: int | None = None  # None: same as d_in
     in_site: str | None = None
     out_site: str | None = None  # None: same as in_site (an autoencoder)
+    skip: bool = False  # transcoders: add a linear skip term W_skip x (Paulo et al. 2025)
 
     def __post_init__(self):
         if self.d_out is None:
@@ -73,6 +74,8 @@ class DictConfig:
                 raise ValueError(f"DictConfig.{name} must be positive")
         if self.sparse_by_k and not 1 <= self.k <= self.n_latents:
             raise ValueError(f"k={self.k} must be in 1..n_latents={self.n_latents}")
+        if self.skip and self.autoencoder:
+            raise ValueError("a skip connection needs a transcoder (out_site != in_site)")
         return self
 
     @classmethod
@@ -131,6 +134,8 @@ class Dictionary(nn.Module):
         self.b_enc = nn.Parameter(torch.zeros(n))
         self.W_dec = nn.Parameter(torch.empty(n, d_out))
         self.b_dec = nn.Parameter(torch.zeros(d_out))
+        # Skip transcoders: y_s_hat = W_dec^T f + b_dec + W_skip x_s, W_skip [d_out, d_in].
+        self.W_skip = nn.Parameter(torch.zeros(d_out, d_in)) if cfg.skip else None
         self.register_buffer("in_scale", torch.tensor(1.0))
         self.register_buffer("out_scale", torch.tensor(1.0))
         self.register_buffer("threshold", torch.tensor(0.0))  # batchtopk inference bar
@@ -154,6 +159,8 @@ class Dictionary(nn.Module):
                 self.W_enc.copy_(enc)
             self.b_enc.zero_()
             self.b_dec.zero_()
+            if self.W_skip is not None:
+                self.W_skip.zero_()
 
     def set_scales(self, mean_in_norm: float, mean_out_norm: float) -> None:
         """Scales that bring mean ||x|| to sqrt(d_in) and mean ||y|| to sqrt(d_out)."""
@@ -210,22 +217,41 @@ class Dictionary(nn.Module):
         return Codes(F.relu(sampled_linear(x, self.W_enc, bias, codes)), codes, n)
 
     def decode_scaled(self, z: Codes) -> torch.Tensor:
-        """The reconstruction in the scaled space (y * out_scale): what training compares."""
+        """The latents' part of the output in the scaled space (y * out_scale)."""
         if z.codes is None:
             return z.acts @ self.W_dec + self.b_dec
         return sparse_decode(z.codes, z.acts, self.W_dec) + self.b_dec
+
+    def skip_scaled(self, x_raw: torch.Tensor) -> torch.Tensor | None:
+        """The skip term W_skip (x * in_scale) in the scaled output space (None: no skip)."""
+        if self.W_skip is None:
+            return None
+        return (x_raw.to(self.W_skip.dtype) * self.in_scale) @ self.W_skip.T
+
+    def predict_scaled(self, x_raw: torch.Tensor) -> tuple[Codes, torch.Tensor]:
+        """(latents, full prediction in the scaled space): what training compares."""
+        z = self.encode_codes(x_raw)
+        y = self.decode_scaled(z)
+        skip = self.skip_scaled(x_raw)
+        return z, y if skip is None else y + skip
 
     # -- the public, raw-scale interface ----------------------------------------------------
     def encode(self, x_raw: torch.Tensor) -> torch.Tensor:
         """Dense latent activations [B, n_latents] of raw inputs."""
         return self.encode_codes(x_raw).dense()
 
-    def decode(self, f: torch.Tensor) -> torch.Tensor:
-        """Raw-scale output from dense latents [B, n_latents] (e.g. edited for steering)."""
-        return (f @ self.W_dec + self.b_dec) / self.out_scale
+    def decode(self, f: torch.Tensor, x_raw: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw-scale output from dense latents [B, n_latents] (e.g. edited for steering);
+        a skip transcoder also needs its input `x_raw` for the skip term."""
+        y = f @ self.W_dec + self.b_dec
+        if self.W_skip is not None:
+            if x_raw is None:
+                raise ValueError("a skip transcoder's decode needs the input x_raw")
+            y = y + self.skip_scaled(x_raw)
+        return y / self.out_scale
 
     def forward(self, x_raw: torch.Tensor) -> torch.Tensor:
-        return self.decode_scaled(self.encode_codes(x_raw)) / self.out_scale
+        return self.predict_scaled(x_raw)[1] / self.out_scale
 
 
 @torch.no_grad()

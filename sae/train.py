@@ -117,9 +117,8 @@ class Run:
     # -- one optimisation step -------------------------------------------------------------
     def loss(self, x, y, step) -> tuple[torch.Tensor, dict]:
         d, cfg = self.dict, self.cfg
-        z = d.encode_codes(x)
+        z, y_hat = d.predict_scaled(x)
         y_s = y * d.out_scale
-        y_hat = d.decode_scaled(z)
         sq = (y_hat - y_s).pow(2).sum()
         total_var = (y_s - y_s.mean(0)).pow(2).sum()
         stats = {

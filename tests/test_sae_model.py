@@ -140,6 +140,11 @@ def test_load_rejects_bad_checkpoints(tmp_path):
     tensors = load_file(tmp_path / "y.safetensors")
     tensors["in_scale"] = torch.tensor(float("nan"))
     save_file(tensors, tmp_path / "y.safetensors")
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_dictionary(tmp_path / "y")  # the weights no longer match their recorded hash
+    config = json.loads((tmp_path / "y.json").read_text())
+    del config["weights_sha256"]  # as a file written before hashes were recorded
+    (tmp_path / "y.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="in_scale"):
         load_dictionary(tmp_path / "y")
 
