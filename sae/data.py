@@ -1,10 +1,14 @@
-"""Training pairs (x, y) for a dictionary, read in shuffled batches with bounded memory.
+"""Training rows for dictionaries, read in shuffled batches with bounded memory.
 
-An SAE reads one site (y is x); a transcoder reads an input site and a target site of the
-same rows. Shuffling is two-level so reads stay sequential: each epoch visits blocks of
-consecutive training rows in a seeded random order, loads a window of blocks (a few tens of
-MiB), and shuffles rows within the window. Everything is a function of (seed, batch index),
-so a resumed run continues with exactly the batches it would have seen.
+A batch holds the same rows of every column it reads: `Columns` reads named hook sites
+(one batch feeds dictionaries on different sites, e.g. a transcoder per block from one pass
+over the store), `Pairs` one (x, y) pair that every dictionary trained on it uses (an SAE,
+y is x, or a single transcoder). Each dictionary takes its (input, target) from a batch with
+`data.pick(batch, dictionary_config)`. Shuffling is two-level so reads stay sequential: each
+epoch visits blocks of consecutive training rows in a seeded random order, loads a window of
+blocks (a few tens of MiB per column), and shuffles rows within the window. Everything is a
+function of (seed, batch index), so a resumed run continues with exactly the batches it
+would have seen, whatever the columns.
 """
 
 from __future__ import annotations
@@ -17,83 +21,110 @@ import torch
 from sae.store import ActivationStore
 
 BLOCK_ROWS = 4096
+Reader = Callable[[np.ndarray], np.ndarray]
 
 
-class Pairs:
-    """Rows 0..n-1 of (x, y), given functions that read sorted row indices."""
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(a, np.float32))
+
+
+def store_readers(
+    store: ActivationStore, sites: list[str], split: str = "train"
+) -> tuple[int, dict[str, Reader], dict]:
+    """(rows, {site: reader}, provenance) for `sites` of a store's split; a missing site is a
+    ValueError naming the command that collects them."""
+    missing = [s for s in dict.fromkeys(sites) if s not in store.sites]
+    if missing:
+        ckpt = (store.manifest.get("checkpoint") or {}).get("path", "CHECKPOINT")
+        raise ValueError(
+            f"{store.root} has no activations for {', '.join(map(repr, missing))}; it holds "
+            f"{', '.join(store.sites)}. Collect them with: python -m sae.activations "
+            f"--checkpoint {ckpt} --sites {','.join(dict.fromkeys(sites))} --out NEW_STORE"
+        )
+    rows = store.rows(split)
+    info = {
+        "store": str(store.root),
+        "store_hash": store.hash,
+        "split": split,
+        "checkpoint": store.manifest.get("checkpoint"),
+    }
+
+    def reader(site):
+        return lambda r: store.read(site, rows[r])
+
+    return len(rows), {s: reader(s) for s in dict.fromkeys(sites)}, info
+
+
+class Columns:
+    """Rows 0..n-1 of named columns, given functions that read sorted row indices."""
 
     def __init__(
         self,
         n_rows: int,
-        read_x: Callable[[np.ndarray], np.ndarray],
-        read_y: Callable[[np.ndarray], np.ndarray] | None = None,
+        readers: dict[str, Reader],
         info: dict | None = None,
         window_rows: int = 1 << 17,
     ):
         if n_rows < 1:
             raise ValueError("no training rows")
-        self.n_rows, self.read_x, self.read_y = n_rows, read_x, read_y
+        if not readers:
+            raise ValueError("no columns to read")
+        self.n_rows, self.readers = n_rows, dict(readers)
         self.info = info or {}
         self.window_blocks = max(1, window_rows // BLOCK_ROWS)
+        self._norms: dict[str, float] | None = None
 
     @classmethod
-    def from_arrays(cls, x, y=None, **kw) -> Pairs:
-        x = np.asarray(x)
-        y = None if y is None else np.asarray(y)
-        return cls(len(x), lambda r: x[r], None if y is None else (lambda r: y[r]), **kw)
+    def from_store(cls, store: ActivationStore, sites: list[str], split="train", **kw) -> Columns:
+        n, readers, info = store_readers(store, sites, split)
+        return cls(n, readers, info=info, **kw)
 
-    @classmethod
-    def from_store(
-        cls,
-        store: ActivationStore,
-        in_site: str,
-        out_site: str | None = None,
-        split: str = "train",
-        **kw,
-    ) -> Pairs:
-        out_site = out_site or in_site
-        for site in (in_site, out_site):
-            if site not in store.sites:
-                raise ValueError(
-                    f"{store.root} has no activations for {site!r}; it holds "
-                    f"{', '.join(store.sites)} (collect them with python -m sae.activations)"
-                )
-        rows = store.rows(split)
-        info = {
-            "store": str(store.root),
-            "store_hash": store.hash,
-            "split": split,
-            "checkpoint": store.manifest.get("checkpoint"),
-        }
-        read_y = None if out_site == in_site else (lambda r: store.read(out_site, rows[r]))
-        return cls(len(rows), lambda r: store.read(in_site, rows[r]), read_y, info=info, **kw)
+    # -- which columns a dictionary reads ---------------------------------------------------
+    def columns(self, cfg) -> tuple[str, str]:
+        """(input column, target column) of a dictionary: its in_site and out_site."""
+        missing = [s for s in (cfg.in_site, cfg.out_site) if s not in self.readers]
+        if missing:
+            raise ValueError(
+                f"the data has no column(s) {missing} for a {cfg.in_site} -> {cfg.out_site} "
+                f"dictionary; it reads {', '.join(self.readers)}"
+            )
+        return cfg.in_site, cfg.out_site
 
-    @property
-    def dims(self) -> tuple[int, int]:
-        x = self.read_x(np.array([0]))
-        y = x if self.read_y is None else self.read_y(np.array([0]))
-        return x.shape[1], y.shape[1]
+    def pick(self, batch, cfg) -> tuple[torch.Tensor, torch.Tensor]:
+        """A dictionary's (x, y) from a batch of this source."""
+        i, o = self.columns(cfg)
+        return batch[i], batch[o]
 
-    def read(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.from_numpy(np.asarray(self.read_x(rows), np.float32))
-        if self.read_y is None:
-            return x, x
-        y = torch.from_numpy(np.asarray(self.read_y(rows), np.float32))
-        return x, y
+    def _pack(self, cols: dict[str, torch.Tensor]):
+        return cols
 
-    def chunks(self, chunk_rows: int = 65536) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def pair_dims(self, cfg) -> tuple[int, int]:
+        dims = {name: read(np.array([0])).shape[1] for name, read in self.readers.items()}
+        i, o = self.columns(cfg)
+        return dims[i], dims[o]
+
+    def pair_norms(self, cfg) -> tuple[float, float]:
+        """Mean ||x|| and ||y|| of a dictionary's columns over every row (one streamed pass
+        over all columns, cached)."""
+        if self._norms is None:
+            sums = dict.fromkeys(self.readers, 0.0)
+            for start in range(0, self.n_rows, 65536):
+                rows = np.arange(start, min(self.n_rows, start + 65536))
+                for name, read in self.readers.items():
+                    sums[name] += float(_tensor(read(rows)).norm(dim=1).double().sum())
+            self._norms = {name: s / self.n_rows for name, s in sums.items()}
+        i, o = self.columns(cfg)
+        return self._norms[i], self._norms[o]
+
+    # -- reads ------------------------------------------------------------------------------
+    def read(self, rows: np.ndarray):
+        return self._pack({name: _tensor(read(rows)) for name, read in self.readers.items()})
+
+    def chunks(self, chunk_rows: int = 65536) -> Iterator:
         for start in range(0, self.n_rows, chunk_rows):
             yield self.read(np.arange(start, min(self.n_rows, start + chunk_rows)))
 
-    def mean_norms(self) -> tuple[float, float]:
-        """Mean ||x|| and ||y|| over every row (streamed; float64 sums)."""
-        sx = sy = 0.0
-        for x, y in self.chunks():
-            sx += float(x.norm(dim=1).double().sum())
-            sy += float(y.norm(dim=1).double().sum()) if y is not x else 0.0
-        return sx / self.n_rows, (sy if self.read_y is not None else sx) / self.n_rows
-
-    def sample(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, n: int, seed: int):
         rows = np.sort(np.random.default_rng(seed).permutation(self.n_rows)[: min(n, self.n_rows)])
         return self.read(rows)
 
@@ -107,9 +138,7 @@ class Pairs:
     def _window_rows(self, blocks: np.ndarray) -> int:
         return int(sum(min(BLOCK_ROWS, self.n_rows - b * BLOCK_ROWS) for b in blocks))
 
-    def batches(
-        self, batch_size: int, seed: int = 0, start: int = 0
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, batch_size: int, seed: int = 0, start: int = 0) -> Iterator:
         """Endless shuffled batches; batch number `start` first. A window's leftover rows
         (fewer than a batch) are skipped."""
         if batch_size > self.n_rows:
@@ -129,14 +158,70 @@ class Pairs:
                         for b in np.sort(blocks)
                     ]
                 )
-                x = np.asarray(self.read_x(rows))
-                y = None if self.read_y is None else np.asarray(self.read_y(rows))
+                window = {name: np.asarray(read(rows)) for name, read in self.readers.items()}
                 perm = np.random.default_rng([seed, epoch, w]).permutation(size)
                 for i in range(n_batches):
                     if index >= start:
                         sel = np.sort(perm[i * batch_size : (i + 1) * batch_size])
-                        bx = torch.from_numpy(x[sel].astype(np.float32))
-                        by = bx if y is None else torch.from_numpy(y[sel].astype(np.float32))
-                        yield bx, by
+                        yield self._pack({name: _tensor(a[sel]) for name, a in window.items()})
                     index += 1
             epoch += 1
+
+
+class Pairs(Columns):
+    """One (x, y) pair of columns; batches, reads and samples are (x, y) tuples (y is x for
+    an SAE), and every dictionary trained on it reads x and predicts y."""
+
+    def __init__(
+        self,
+        n_rows: int,
+        read_x: Reader,
+        read_y: Reader | None = None,
+        info: dict | None = None,
+        window_rows: int = 1 << 17,
+    ):
+        readers = {"x": read_x} if read_y is None else {"x": read_x, "y": read_y}
+        super().__init__(n_rows, readers, info, window_rows)
+
+    @classmethod
+    def from_arrays(cls, x, y=None, **kw) -> Pairs:
+        x = np.asarray(x)
+        y = None if y is None else np.asarray(y)
+        return cls(len(x), lambda r: x[r], None if y is None else (lambda r: y[r]), **kw)
+
+    @classmethod
+    def from_store(
+        cls,
+        store: ActivationStore,
+        in_site: str,
+        out_site: str | None = None,
+        split: str = "train",
+        **kw,
+    ) -> Pairs:
+        out_site = out_site or in_site
+        n, readers, info = store_readers(store, [in_site, out_site], split)
+        return cls(
+            n,
+            readers[in_site],
+            readers.get(out_site) if out_site != in_site else None,
+            info=info,
+            **kw,
+        )
+
+    def columns(self, cfg=None) -> tuple[str, str]:
+        return "x", "y" if "y" in self.readers else "x"
+
+    def pick(self, batch, cfg=None) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch
+
+    def _pack(self, cols: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        x = cols["x"]
+        return x, cols.get("y", x)
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        return self.pair_dims(None)
+
+    def mean_norms(self) -> tuple[float, float]:
+        """Mean ||x|| and ||y|| over every row (streamed; float64 sums)."""
+        return self.pair_norms(None)

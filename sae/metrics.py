@@ -15,7 +15,8 @@ Spliced: the net runs with the reconstruction in place of the target site's acti
 KL(clean || spliced) over legal moves, top-1 move agreement and value MSE against the clean
 net; each also as score = (M_ablate - M_spliced) / (M_ablate - M_clean), where M_ablate
 replaces the site by its mean over the evaluation positions (clean: KL 0, agreement 1, value
-MSE 0). Win rate: the spliced agent against the clean one in a small seeded match.
+MSE 0). Win rate: the spliced agent against the clean one in a small seeded match. The
+`multi_*` forms splice several sites in one pass (a transcoder per block: the whole net).
 """
 
 from __future__ import annotations
@@ -93,12 +94,31 @@ def reconstruction_metrics(dictionary: Dictionary, pairs: Pairs, chunk_rows: int
     }
 
 
+Splice = tuple[str, str, Callable[[torch.Tensor], torch.Tensor]]  # (in_site, out_site, fn)
+
+
 def splice_hooks(
     in_site: str, out_site: str, reconstruct: Callable[[torch.Tensor], torch.Tensor]
 ) -> dict:
     """Hooks that replace `out_site` by reconstruct(activation at `in_site`), in the
     activation's own dtype (the search evaluator may run in bfloat16)."""
+    return multi_splice_hooks([(in_site, out_site, reconstruct)])
 
+
+def multi_splice_hooks(splices: list[Splice]) -> dict:
+    """Hooks for several splices in one forward pass (e.g. a transcoder per block): each
+    out_site is replaced by its reconstruct(in_site activation), the in_site activation
+    being the one this (already spliced upstream) pass computes."""
+    hooks: dict = {}
+    for in_site, out_site, reconstruct in splices:
+        sites = {in_site, out_site}
+        if sites & hooks.keys():
+            raise ValueError(f"sites {sorted(sites & hooks.keys())} are spliced twice")
+        hooks.update(_one_splice(in_site, out_site, reconstruct))
+    return hooks
+
+
+def _one_splice(in_site, out_site, reconstruct) -> dict:
     def run(t: torch.Tensor) -> torch.Tensor:
         return reconstruct(t.float()).to(t.dtype)
 
@@ -134,11 +154,21 @@ def spliced_metrics(
 ) -> dict[str, float]:
     """Fidelity of the net with `out_site` replaced by reconstruct(in_site activation), and the
     same normalised against mean-ablation of `out_site` over these positions."""
+    return multi_spliced_metrics(net, me, opp, [(in_site, out_site, reconstruct)])
+
+
+@torch.no_grad()
+def multi_spliced_metrics(
+    net: AlphaZeroNet, me: np.ndarray, opp: np.ndarray, splices: list[Splice]
+) -> dict[str, float]:
+    """`spliced_metrics` with several sites spliced at once; the baseline mean-ablates every
+    spliced out_site together."""
     x, legal = net.encode(me, opp)
-    clean, cache = net.run_with_cache(x, legal, [out_site])
-    mean = cache[out_site].float().mean(0)
-    spliced = net.run_with_hooks(x, legal, splice_hooks(in_site, out_site, reconstruct))
-    ablated = net.run_with_hooks(x, legal, {out_site: lambda t: mean.expand_as(t).to(t.dtype)})
+    outs = [out_site for _, out_site, _ in splices]
+    clean, cache = net.run_with_cache(x, legal, outs)
+    means = {site: cache[site].float().mean(0) for site in outs}
+    spliced = net.run_with_hooks(x, legal, multi_splice_hooks(splices))
+    ablated = net.run_with_hooks(x, legal, {site: _constant(mean) for site, mean in means.items()})
     s, a = _compare(clean, spliced, legal), _compare(clean, ablated, legal)
     clean_level = {"kl": 0.0, "agreement": 1.0, "value_mse": 0.0}
     out = {}
@@ -148,6 +178,10 @@ def spliced_metrics(
         gap = a[key] - clean_level[key]
         out[f"{key}_score"] = (a[key] - s[key]) / gap if gap != 0 else math.nan
     return out
+
+
+def _constant(mean: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda t: mean.expand_as(t).to(t.dtype)
 
 
 def spliced_win_rate(
@@ -161,9 +195,22 @@ def spliced_win_rate(
     progress: bool = False,
 ) -> dict[str, float]:
     """Score rate (wins + draws / 2) of the spliced agent against the clean agent."""
+    splices = [(in_site, out_site, reconstruct)]
+    return multi_spliced_win_rate(net, splices, games, simulations, seed, progress)
+
+
+def multi_spliced_win_rate(
+    net: AlphaZeroNet,
+    splices: list[Splice],
+    games: int = 64,
+    simulations: int = 0,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, float]:
+    """`spliced_win_rate` with several sites spliced at once."""
     clean = AlphaZeroPlayer(net, simulations, dtype="float32", seed=seed, name="clean")
     spliced = AlphaZeroPlayer(net, simulations, dtype="float32", seed=seed + 1, name="spliced")
-    with spliced.evaluator.net.hooks(splice_hooks(in_site, out_site, reconstruct)):
+    with spliced.evaluator.net.hooks(multi_splice_hooks(splices)):
         result = play_match(spliced, clean, games, net.cfg.board_size, 4, seed, progress)
     return {"win_rate": result.score_rate, "games": result.games}
 

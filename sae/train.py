@@ -1,7 +1,8 @@
 """The one training engine for sparse dictionaries (SAEs and, unchanged, transcoders).
 
 Several dictionaries train from one pass over the data: every batch is fed to each of them
-in turn, so a sweep reads the store once. Per run: Adam (fused), LR warmup then linear decay
+in turn, each taking its own (input, target) columns from it (`sae.data`), so a sweep, or a
+transcoder per block, reads the store once. Per run: Adam (fused), LR warmup then linear decay
 over the last `decay_fraction` of steps, gradient clipping, and
 
     relu       loss = mean_b sum_d (y - y_hat)^2 + l1 * sum_i f_i ||W_dec[i]||   (the seed's)
@@ -28,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from common.io import CheckpointError, atomic_write_json, load_bundle, save_bundle
-from sae.data import Pairs
+from sae.data import Columns
 from sae.model import DictConfig, Dictionary, geometric_median, save_dictionary
 from sae.sparse import SparseCodes, sampled_linear, select_topk, sparse_decode
 
@@ -241,12 +242,12 @@ class Run:
         return True
 
 
-def _initialise(runs: list[Run], data: Pairs, cfg: TrainConfig) -> None:
+def _initialise(runs: list[Run], data: Columns, cfg: TrainConfig) -> None:
     """Scales from the whole training split; b_dec from a sample of scaled targets."""
-    mean_in, mean_out = data.mean_norms()
-    _, y = data.sample(cfg.init_rows, cfg.seed)
+    sample = data.sample(cfg.init_rows, cfg.seed)
     for run in runs:
-        run.dict.set_scales(mean_in, mean_out)
+        run.dict.set_scales(*data.pair_norms(run.spec.dictionary))
+        _, y = data.pick(sample, run.spec.dictionary)
         y_s = y * run.dict.out_scale
         centre = geometric_median(y_s) if cfg.b_dec_init == "geometric_median" else y_s.mean(0)
         with torch.no_grad():
@@ -254,15 +255,16 @@ def _initialise(runs: list[Run], data: Pairs, cfg: TrainConfig) -> None:
 
 
 def train(
-    specs: list[RunSpec], data: Pairs, cfg: TrainConfig | None = None, out_dir="runs/sae"
+    specs: list[RunSpec], data: Columns, cfg: TrainConfig | None = None, out_dir="runs/sae"
 ) -> dict[str, Dictionary]:
-    """Train (or resume, or just load when finished) every run in `specs` on `data`."""
+    """Train (or resume, or just load when finished) every run in `specs` on `data`: a
+    `Pairs` feeds its (x, y) to every run, a `Columns` each run its in_site / out_site."""
     cfg = (cfg or TrainConfig()).validate()
     names = [s.name for s in specs]
     if len(set(names)) != len(names) or not names:
         raise ValueError(f"run names must be unique and non-empty: {names}")
-    d_in, d_out = data.dims
     for s in specs:
+        d_in, d_out = data.pair_dims(s.dictionary)
         if (s.dictionary.d_in, s.dictionary.d_out) != (d_in, d_out):
             raise ValueError(
                 f"run {s.name}: dictionary is {s.dictionary.d_in}->"
@@ -291,8 +293,8 @@ def train(
         unit="step",
     )
     for step in bar:
-        x, y = next(batches)
-        stats = {r.spec.name: r.train_step(x, y) for r in runs}
+        batch = next(batches)
+        stats = {r.spec.name: r.train_step(*data.pick(batch, r.spec.dictionary)) for r in runs}
         if step % cfg.log_every == 0 or step + 1 == cfg.steps:
             for r in runs:
                 r.history.append({"step": step, **stats[r.spec.name]})
