@@ -22,10 +22,11 @@ from transcoder.train_cli import main as train_main
 SITES = [f"blocks.{i}.{k}" for i in range(2) for k in ("mlp_in", "mlp_out")]
 
 
-def make_store(root, positions=600):
+def make_store(root, positions=600, seed=0, **agent_metadata):
     """A tiny agent (2 blocks, d_model 16) and a store of its MLP inputs and outputs."""
-    torch.manual_seed(0)
-    save_agent(AlphaZeroNet(NetConfig(d_model=16, n_blocks=2)).eval(), root / "agent")
+    torch.manual_seed(seed)
+    net = AlphaZeroNet(NetConfig(d_model=16, n_blocks=2)).eval()
+    save_agent(net, root / "agent", **agent_metadata)
     return acts_mod.collect(
         f"{root / 'agent'}.json",
         SITES,
