@@ -229,8 +229,16 @@ class _Cache:
         return bits, self.solved[at]
 
 
-def _agent_moves(store, rows: np.ndarray) -> np.ndarray:
-    return np.argmax(store.read("policy", rows), axis=1)
+def _fill(cache: _Cache, store, wanted, chunk_rows: int, label, desc: str, progress: bool):
+    """Label the rows of `wanted` that `cache` lacks, a chunk at a time, committing each:
+    label(me, opp, rows) -> (matrix, solved)."""
+    todo = cache.missing(wanted)
+    bar = tqdm(total=len(todo), desc=desc, unit="pos", disable=not progress or not len(todo))
+    for start in range(0, len(todo), chunk_rows):
+        chunk = todo[start : start + chunk_rows]
+        cache.add(chunk, *label(store.read("me", chunk), store.read("opp", chunk), chunk))
+        bar.update(len(chunk))
+    bar.close()
 
 
 def load_labels(
@@ -243,32 +251,22 @@ def load_labels(
     n, folder = store.board_size, store.root / "labels"
     wanted = np.unique(rows)
     board = _Cache(folder / "board.npz", board_names(n), {"store": store.hash})
-    todo = board.missing(wanted)
-    bar = tqdm(
-        total=len(todo), desc="board labels", unit="pos", disable=not progress or not len(todo)
-    )
-    for start in range(0, len(todo), BOARD_CHUNK):
-        chunk = todo[start : start + BOARD_CHUNK]
-        me, opp = store.read("me", chunk), store.read("opp", chunk)
-        board.add(chunk, board_matrix(me, opp, n), np.zeros(len(chunk), bool))
-        bar.update(len(chunk))
-    bar.close()
+
+    def board_label(me, opp, chunk):
+        return board_matrix(me, opp, n), np.zeros(len(chunk), bool)
+
+    _fill(board, store, wanted, BOARD_CHUNK, board_label, "board labels", progress)
     names, (matrix, _) = list(board.names), board.get(rows)
     solved = np.zeros(len(rows), bool)
     if solver:
         key = {"store": store.hash, "max_empties": max_empties}
         cached = _Cache(folder / "solver.npz", solver_names(n), key)
-        todo = cached.missing(wanted)
-        bar = tqdm(
-            total=len(todo), desc="solver labels", unit="pos", disable=not progress or not len(todo)
-        )
-        for start in range(0, len(todo), SOLVER_CHUNK):
-            chunk = todo[start : start + SOLVER_CHUNK]
-            me, opp = store.read("me", chunk), store.read("opp", chunk)
-            extra, done = solver_matrix(me, opp, n, _agent_moves(store, chunk), max_empties)
-            cached.add(chunk, extra, done)
-            bar.update(len(chunk))
-        bar.close()
+
+        def solver_label(me, opp, chunk):
+            moves = np.argmax(store.read("policy", chunk), axis=1)  # the agent's raw move
+            return solver_matrix(me, opp, n, moves, max_empties)
+
+        _fill(cached, store, wanted, SOLVER_CHUNK, solver_label, "solver labels", progress)
         extra, solved = cached.get(rows)
         names, matrix = names + list(cached.names), np.concatenate([matrix, extra], 1)
     return Labels(names, matrix, rows, solved)
