@@ -13,11 +13,14 @@ would have seen, whatever the columns.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from sae.activations import default_checkpoint
 from sae.store import ActivationStore
 
 BLOCK_ROWS = 4096
@@ -26,6 +29,22 @@ Reader = Callable[[np.ndarray], np.ndarray]
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(a, np.float32))
+
+
+def store_argument(ap: argparse.ArgumentParser, store: str | None, sites: str) -> str:
+    """A trainer's --store: the path given, else data/acts/<default agent>; a usage error
+    naming the command that collects `sites` when no store is there."""
+    if store is None:
+        ckpt = default_checkpoint()
+        if ckpt is None:
+            ap.error("no --store given and no agent checkpoint found to name the default one")
+        store = f"data/acts/{Path(ckpt).with_suffix('').name}"
+    if not (Path(store) / "manifest.json").exists():
+        ap.error(
+            f"no activation store at {store}: collect one first with "
+            f"python -m sae.activations --sites {sites} --out {store}"
+        )
+    return store
 
 
 def store_readers(

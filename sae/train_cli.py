@@ -19,8 +19,7 @@ from pathlib import Path
 
 from alphazero.model import load_agent
 from common.io import CheckpointError, atomic_write_json
-from sae.activations import default_checkpoint
-from sae.data import Pairs
+from sae.data import Pairs, store_argument
 from sae.evaluate import format_table
 from sae.metrics import evaluate
 from sae.model import ARCHITECTURES, DictConfig
@@ -79,16 +78,7 @@ def parse_args(argv):
         ap.error("--k must be in 1..--latents")
     if args.quick and not args.sweep and args.steps is None:
         args.steps = 300
-    if args.store is None:
-        ckpt = default_checkpoint()
-        if ckpt is None:
-            ap.error("no --store given and no agent checkpoint found to name the default one")
-        args.store = f"data/acts/{Path(ckpt).with_suffix('').name}"
-    if not (Path(args.store) / "manifest.json").exists():
-        ap.error(
-            f"no activation store at {args.store}: collect one first with "
-            f"python -m sae.activations --sites {args.site} --out {args.store}"
-        )
+    args.store = store_argument(ap, args.store, args.site)
     return args
 
 

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from alphazero.model import load_agent
 from common.io import CheckpointError
-from sae.activations import default_checkpoint
-from sae.data import Columns
+from sae.data import Columns, store_argument
 from sae.model import DictConfig
 from sae.store import ActivationStore, StoreError
 from sae.train import RunSpec, TrainConfig, TrainingDiverged, train
@@ -60,16 +59,7 @@ def parse_args(argv):
         ap.error("--steps, --batch-size, --k and --latents must be positive")
     if args.latents is not None and args.k > args.latents:
         ap.error("--k must be at most --latents")
-    if args.store is None:
-        ckpt = default_checkpoint()
-        if ckpt is None:
-            ap.error("no --store given and no agent checkpoint found to name the default one")
-        args.store = f"data/acts/{Path(ckpt).with_suffix('').name}"
-    if not (Path(args.store) / "manifest.json").exists():
-        ap.error(
-            f"no activation store at {args.store}: collect one first with python -m "
-            f"sae.activations --sites blocks.0.mlp_in,blocks.0.mlp_out,... --out {args.store}"
-        )
+    args.store = store_argument(ap, args.store, "blocks.0.mlp_in,blocks.0.mlp_out,...")
     return ap, args
 
 
