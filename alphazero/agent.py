@@ -34,9 +34,11 @@ class AlphaZeroPlayer(Player):
         dtype: str = "auto",
         name: str | None = None,
         search: SearchConfig | None = None,
+        evaluator: NetEvaluator | None = None,
     ):
         self.n = net.cfg.board_size
-        self.evaluator = NetEvaluator(net, dtype=dtype, device=device)
+        # A given evaluator (e.g. sae.intervene's steered net) replaces the plain copy.
+        self.evaluator = evaluator or NetEvaluator(net, dtype=dtype, device=device)
         self.cfg = search or SearchConfig(
             simulations=max(simulations, 1),
             root_rule=root_rule,
@@ -125,7 +127,9 @@ class AlphaZeroPlayer(Player):
 
 
 def make_az_player(spec: str, n: int, device: str = "cpu") -> AlphaZeroPlayer:
-    """`CHECKPOINT[:SIMS]` (the part after `az:` in a player spec); SIMS 0 = raw policy."""
+    """`CHECKPOINT[:SIMS]` (the part after `az:` in a player spec); SIMS 0 = raw policy.
+    `CHECKPOINT[:SIMS]+steer:DICT:LATENTS:OP:VALUE` steers it (`sae.intervene`)."""
+    spec, plus, steer = spec.partition("+")
     path, _, sims = spec.partition(":")
     if sims and not sims.isdigit():
         raise ValueError(f"az:{spec}: SIMS must be a non-negative integer")
@@ -135,4 +139,8 @@ def make_az_player(spec: str, n: int, device: str = "cpu") -> AlphaZeroPlayer:
             f"{path} was trained on {net.cfg.board_size}x{net.cfg.board_size}, not {n}x{n}"
         )
     simulations = int(sims) if sims else 64
+    if plus:
+        from sae.intervene import player_from_spec  # sae builds on alphazero, not the reverse
+
+        return player_from_spec(net, path, simulations, steer, device)
     return AlphaZeroPlayer(net, simulations, device=device, name=f"az:{path}:{simulations}")

@@ -4,7 +4,10 @@
     python othello/play.py --human --opponent greedy --color white --size 8
     python othello/play.py --games 200 --p1 alphabeta:4 --p2 greedy [--json]
 
-Player specs: random, greedy, alphabeta[:D], solver[:MAX_EMPTIES], az:CHECKPOINT[:SIMS].
+Player specs: random, greedy, alphabeta[:D], solver[:MAX_EMPTIES], az:CHECKPOINT[:SIMS],
+and az:CHECKPOINT[:SIMS]+steer:DICT:LATENTS:OP:VALUE (the agent with latents of a dictionary
+edited inside it; OP scale, clamp, zero or add, e.g.
+az:pretrained/agent:64+steer:runs/sae_agent/topk_k32_n1024/dictionary.json:530,981:scale:10).
 Squares are named by column then row, like c4 (a1 is the top-left corner).
 """
 

@@ -7,6 +7,10 @@ Player specs, as taken by `othello/play.py` and the arena:
     solver[:MAX_EMPTIES]    exact solver with at most MAX_EMPTIES empty squares (default 14),
                             else alpha-beta depth 4
     az:CHECKPOINT[:SIMS]    the AlphaZero agent (alphazero.agent.make_az_player)
+    az:CHECKPOINT[:SIMS]+steer:DICT:LATENTS:OP:VALUE
+                            the agent with latents of dictionary DICT edited inside it
+                            (sae.intervene): LATENTS like 12,40 or 3-5, OP one of scale,
+                            clamp, zero, add; more `+steer:` parts on DICT compose in order
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from othello.game import Position
 from othello.kernels import legal_moves, popcount
 from othello.player import Player
 
-SPEC_FORMS = "random, greedy, alphabeta[:D], solver[:MAX_EMPTIES], az:CHECKPOINT[:SIMS]"
+SPEC_FORMS = (
+    "random, greedy, alphabeta[:D], solver[:MAX_EMPTIES], az:CHECKPOINT[:SIMS], "
+    "az:CHECKPOINT[:SIMS]+steer:DICT:LATENTS:OP:VALUE"
+)
 DEFAULT_DEPTH = 4
 DEFAULT_SOLVER_EMPTIES = 14  # ~10 ms per move to solve exactly on 6x6 (bench/bench_solver.py)
 
