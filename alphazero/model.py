@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.io import CheckpointError, check_state_dict, load_bundle, save_bundle
+from common.io import CheckpointError, bundle_paths, check_state_dict, load_bundle, save_bundle
 from othello import batch
 from othello.bitboard import check_size
 
@@ -59,8 +59,9 @@ class NetConfig:
     def validate(self) -> NetConfig:
         check_size(self.board_size)
         for name in ("d_model", "n_blocks", "mlp_ratio"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"NetConfig.{name} must be positive")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"NetConfig.{name} must be a positive integer, got {value!r}")
         return self
 
     @classmethod
@@ -233,7 +234,10 @@ def load_agent(stem, device: str | torch.device = "cpu") -> tuple[AlphaZeroNet, 
     tensors, config = load_bundle(stem, KIND)
     if "net" not in config:
         raise CheckpointError(f"{stem}: config has no 'net' section (architecture)")
-    cfg = NetConfig.from_dict(config["net"])
+    try:
+        cfg = NetConfig.from_dict(config["net"])
+    except (ValueError, TypeError) as e:  # one clear line naming the file, not a traceback
+        raise CheckpointError(f"{bundle_paths(stem)[1]}: bad network settings: {e}") from None
     if config.get("board_size", cfg.board_size) != cfg.board_size:
         raise CheckpointError(f"{stem}: board_size disagrees with the net config")
     net = AlphaZeroNet(cfg)

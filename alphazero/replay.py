@@ -2,16 +2,16 @@
 
 Each position is stored once; every draw applies one of the 8 symmetries of the square to
 the board, the policy target and the ownership target together, so the net sees all 8
-orientations without the buffer holding 8 copies. Saved as a plain .npz (no pickle) so a
-killed run resumes with its buffer.
+orientations without the buffer holding 8 copies. Its contents go into the training state
+(`state` / `from_state`), so a killed run resumes with exactly the buffer it had.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from alphazero.selfplay import Examples
-from common.io import atomic_write
 from othello import symmetry
 
 _FIELDS = ("me", "opp", "policy", "outcome", "ownership", "margin")
@@ -64,22 +64,23 @@ class ReplayBuffer:
                 out.ownership[rows] = symmetry.transform_planes(k, out.ownership[rows], n)
         return out
 
-    def save(self, path) -> None:
-        arrays = {f: getattr(self.data, f)[: self.size] for f in _FIELDS}
-        meta = np.array([self.capacity, self.n, self.size, self.next, self.added], np.int64)
-
-        def write(tmp: str) -> None:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, meta=meta, **arrays)
-
-        atomic_write(path, write)
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """(tensors, JSON-able counters) for a training checkpoint; bitboards as int64
+        (same bits), since safetensors readers do not all know uint64."""
+        tensors = {}
+        for f in _FIELDS:
+            a = getattr(self.data, f)[: self.size]
+            tensors[f] = torch.from_numpy(a.view(np.int64) if a.dtype == np.uint64 else a)
+        return tensors, dict(
+            capacity=self.capacity, n=self.n, size=self.size, next=self.next, added=self.added
+        )
 
     @classmethod
-    def load(cls, path) -> ReplayBuffer:
-        with np.load(path, allow_pickle=False) as z:
-            capacity, n, size, nxt, added = (int(v) for v in z["meta"])
-            buf = cls(capacity, n)
-            for f in _FIELDS:
-                getattr(buf.data, f)[:size] = z[f]
-        buf.size, buf.next, buf.added = size, nxt, added
+    def from_state(cls, tensors: dict[str, torch.Tensor], meta: dict) -> ReplayBuffer:
+        buf = cls(int(meta["capacity"]), int(meta["n"]))
+        size = int(meta["size"])
+        for f in _FIELDS:
+            dest = getattr(buf.data, f)
+            dest[:size] = tensors[f].numpy().view(dest.dtype)
+        buf.size, buf.next, buf.added = size, int(meta["next"]), int(meta["added"])
         return buf

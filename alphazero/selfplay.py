@@ -155,7 +155,13 @@ def self_play(
     running = np.ones(slots, bool)
     stats = SelfPlayStats()
     parts: list[Examples] = []
-    bar = tqdm(total=num_games, desc="self-play", unit="game", disable=not progress, leave=False)
+    # Counted in moves as they are played (games in lockstep all end near the close, so a
+    # count of finished games sits at 0 and then jumps): the total starts at the most moves
+    # the games can take and drops by the squares a game leaves empty when it ends early.
+    squares = n * n - 4
+    bar = tqdm(
+        total=num_games * squares, desc="self-play", unit="move", disable=not progress, leave=False
+    )
 
     def new_games(ids: np.ndarray) -> None:
         """Start games in these slots (from seeded random openings if asked)."""
@@ -170,6 +176,7 @@ def self_play(
                 m, o = np.where(going, pm, m), np.where(going, po, o)
                 b ^= going
         me[ids], opp[ids], black[ids] = m, o, b
+        bar.total -= int(batch.popcount(m | o).sum()) - 4 * len(ids)  # opening moves
         for s in ids:
             games[s] = _Game()
         mcts.reset(ids, m, o)
@@ -201,6 +208,7 @@ def self_play(
                 g.black_to_move.append(black[s])
         mcts.advance(live, actions)
         me[live], opp[live] = batch.play(me[live], opp[live], actions, n)
+        bar.update(int((actions != n * n).sum()))  # passes place no disc
         black[live] = ~black[live]
         for s in live:
             games[s].plies += 1
@@ -221,7 +229,8 @@ def self_play(
             stats.white_wins += black_diff < 0
             stats.draws += black_diff == 0
             stats.lengths.append(g.plies)
-            bar.update(1)
+            bar.total -= squares + 4 - int(batch.popcount(me[s : s + 1] | opp[s : s + 1])[0])
+            bar.set_postfix(games=f"{stats.games}/{num_games}", refresh=False)
         restart = ended[: max(0, num_games - started)]
         running[ended[len(restart) :]] = False
         if restart.size:

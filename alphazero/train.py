@@ -1,14 +1,19 @@
 """AlphaZero training: self-play -> train -> evaluate, one iteration at a time.
 
-The whole loop is `train()` below. Every iteration ends with an atomic checkpoint of the
-agent, the optimizer, the replay buffer and the RNG states, so `resume=True` continues a
-killed run losing at most the iteration in progress.
+The whole loop is `train()` below. Every iteration ends by committing one training state
+(common.io's `save_state`): the net's float32 weights, the optimizer, the replay buffer and
+the torch RNG in one tensor file, then the JSON naming it (with its SHA-256, the numpy RNG,
+the counters, the settings and the log) renamed into place: the commit point. Everything
+else is an export rewritten from the committed state, after it and again on resume, so
+`resume=True` continues a run killed at any instant from its last committed iteration,
+with exactly the weights, buffer and RNG it had, and ends with the files an uninterrupted
+run writes.
 
 Run directory layout:
+    state/state.json               resume point: names the tensor file below, written last
+    state/state.00000003.safetensors   weights, optimizer moments, replay buffer, torch RNG
     agent.safetensors/.json        latest agent (what play.py and the SAE tools load)
     iters/iter_0003.*              agent after each iteration (float16; the "skill levels")
-    state/state.json               resume point (names the files below, written last)
-    state/optim_0003.safetensors, state/buffer_0003.npz
     log.jsonl                      one JSON line of metrics per iteration
 """
 
@@ -23,14 +28,24 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from alphazero.inference import NetEvaluator, cpu_has_bf16
 from alphazero.model import AlphaZeroNet, NetConfig, load_agent, save_agent
 from alphazero.replay import ReplayBuffer
 from alphazero.selfplay import Examples, SelfPlayConfig, self_play
-from common.io import atomic_write, atomic_write_json
+from common.io import (
+    atomic_write_text,
+    check_state_dict,
+    load_state,
+    read_json,
+    remove_stale_generations,
+    remove_stale_temp,
+    save_state,
+    settings_diff,
+)
+
+STATE_KIND = "alphazero_train_state"
 
 
 @dataclass
@@ -208,6 +223,7 @@ class Run:
     def __init__(self, out: str | Path):
         self.dir = Path(out)
         self.state_dir = self.dir / "state"
+        self.state = self.state_dir / "state"
         self.iters_dir = self.dir / "iters"
         self.agent = self.dir / "agent"
         self.log = self.dir / "log.jsonl"
@@ -215,42 +231,62 @@ class Run:
     def iter_stem(self, it: int) -> Path:
         return self.iters_dir / f"iter_{it:04d}"
 
-    def save(self, net, opt, buffer, it, step, cfg, rng, metrics, elapsed) -> None:
+    def exists(self) -> bool:
+        return self.state.with_suffix(".json").exists()
+
+    def save(self, net, opt, buffer, rng, state: dict) -> None:
+        """Commit an iteration (`state`: iteration, step, elapsed, train_config, metrics,
+        log), then rewrite the exports from it."""
         opt_tensors, opt_meta = _optimizer_tensors(opt)
-        opt_path = self.state_dir / f"optim_{it:04d}.safetensors"
-        buf_path = self.state_dir / f"buffer_{it:04d}.npz"
-        atomic_write(opt_path, lambda tmp: save_file(opt_tensors, tmp))
-        buffer.save(buf_path)
+        buf_tensors, buf_meta = buffer.state()
+        tensors = {
+            **{f"net.{k}": v for k, v in net.state_dict().items()},
+            **{f"optim.{k}": v for k, v in opt_tensors.items()},
+            **{f"buffer.{k}": v for k, v in buf_tensors.items()},
+            "torch_rng": torch.get_rng_state(),
+        }
+        state = dict(
+            state, kind=STATE_KIND, optimizer=opt_meta, buffer=buf_meta, rng=rng.bit_generator.state
+        )
+        save_state(self.state, tensors, state, generation=state["iteration"])
+        self.export(net, state)
+
+    def export(self, net, state: dict) -> None:
+        """The agent files and the log of a committed state (idempotent)."""
         meta = dict(
-            iteration=it,
-            step=step,
-            train_config=asdict(cfg),
-            metrics=metrics,
-            elapsed_seconds=elapsed,
+            iteration=state["iteration"],
+            step=state["step"],
+            train_config=state["train_config"],
+            metrics=state["metrics"],
+            elapsed_seconds=state["elapsed"],
         )
         save_agent(net, self.agent, **meta)
-        save_agent(net, self.iter_stem(it), dtype=torch.float16, **meta)
-        with open(self.log, "a") as f:
-            f.write(json.dumps(dict(iteration=it, step=step, elapsed=elapsed, **metrics)) + "\n")
-        state = dict(
-            iteration=it,
-            step=step,
-            optimizer=opt_path.name,
-            optimizer_meta=opt_meta,
-            buffer=buf_path.name,
-            rng=rng.bit_generator.state,
-            torch_rng=torch.get_rng_state().tolist(),
-            elapsed=elapsed,
-            train_config=asdict(cfg),
-        )
-        atomic_write_json(self.state_dir / "state.json", state)  # the commit point
-        for old in self.state_dir.glob("*_*.*"):
-            if old.name not in (opt_path.name, buf_path.name):
-                old.unlink()
+        save_agent(net, self.iter_stem(state["iteration"]), dtype=torch.float16, **meta)
+        atomic_write_text(self.log, "".join(json.dumps(line) + "\n" for line in state["log"]))
 
-    def load_state(self) -> dict | None:
-        path = self.state_dir / "state.json"
-        return json.loads(path.read_text()) if path.exists() else None
+    def load(self, net, opt) -> tuple[ReplayBuffer, dict] | None:
+        """Restore the committed state into `net` and `opt` (built with its settings), after
+        removing what a killed save left behind; re-export it. None if nothing was committed."""
+        for folder in (self.dir, self.state_dir, self.iters_dir):
+            for p in remove_stale_temp(folder):
+                print(f"removed stale temporary {p}")
+        remove_stale_generations(self.state)
+        loaded = load_state(self.state, STATE_KIND)
+        if loaded is None:
+            return None
+        tensors, state = loaded
+        part = {
+            prefix: {
+                k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")
+            }
+            for prefix in ("net", "optim", "buffer")
+        }
+        check_state_dict(net, part["net"], str(self.state.with_suffix(".json")))
+        net.load_state_dict(part["net"])
+        _load_optimizer(opt, part["optim"], state["optimizer"])
+        torch.set_rng_state(tensors["torch_rng"])
+        self.export(net, state)
+        return ReplayBuffer.from_state(part["buffer"], state["buffer"]), state
 
 
 # -- evaluation -------------------------------------------------------------------------------
@@ -292,31 +328,31 @@ def train(
     net = AlphaZeroNet(cfg.net_config()).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     buffer = ReplayBuffer(cfg.buffer_positions, cfg.board_size)
-    start_it, step, elapsed = 0, 0, 0.0
+    start_it, step, elapsed, log = 0, 0, 0.0, []
 
-    state = run.load_state() if resume else None
-    if resume and state is None:
-        print(f"no resumable state in {run.state_dir}; starting a new run")
-    if state is not None:
-        if state["train_config"] != asdict(cfg):
-            changed = {k for k, v in asdict(cfg).items() if state["train_config"].get(k) != v}
-            raise ValueError(
-                f"--resume with different settings {sorted(changed)}; use the "
-                f"original settings or a new --out"
-            )
-        net, _ = load_agent(run.agent, device)
-        net.train()
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        _load_optimizer(
-            opt, load_file(str(run.state_dir / state["optimizer"])), state["optimizer_meta"]
-        )
-        buffer = ReplayBuffer.load(run.state_dir / state["buffer"])
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))
-        start_it, step, elapsed = state["iteration"] + 1, state["step"], state["elapsed"]
-        print(f"resuming {run.dir} at iteration {start_it} (step {step})")
-    elif not resume and run.load_state() is not None:
+    if run.exists() and not resume:
         raise FileExistsError(f"{run.dir} already holds a run: pass --resume or a new --out")
+    if run.exists():
+        saved = read_json(run.state.with_suffix(".json"), "training state").get("train_config")
+        changed = settings_diff(saved, asdict(cfg))
+        if changed:
+            raise ValueError(
+                f"--resume with different settings ({'; '.join(changed)}); use the original "
+                f"settings or a new --out"
+            )
+    loaded = run.load(net, opt)  # (also clears what a run killed before its first commit left)
+    if loaded is None:
+        if resume:
+            print(f"no resumable state in {run.state_dir}; starting a new run")
+    else:
+        buffer, state = loaded
+        rng.bit_generator.state = state["rng"]
+        start_it, step, elapsed = state["iteration"] + 1, state["step"], state["elapsed"]
+        log = state["log"]
+        print(
+            f"resuming at iteration {start_it} from {run.state.with_suffix('.json')} "
+            f"(iteration {state['iteration']} committed, step {step})"
+        )
 
     evaluator = NetEvaluator(net, dtype=cfg.inference_dtype, device=cfg.device)
     autocast = cfg.train_autocast and (device.type == "cuda" or cpu_has_bf16())
@@ -410,7 +446,16 @@ def train(
             buffer=len(buffer),
             **scores,
         )
-        run.save(net, opt, buffer, it, step, cfg, rng, metrics, elapsed)
+        log.append(dict(iteration=it, step=step, elapsed=elapsed, **metrics))
+        state = dict(
+            iteration=it,
+            step=step,
+            elapsed=elapsed,
+            train_config=asdict(cfg),
+            metrics=metrics,
+            log=log,
+        )
+        run.save(net, opt, buffer, rng, state)
         if wandb_run is not None:
             wandb_run.log(dict(iteration=it, elapsed=elapsed, **metrics), step=step)
         bar.set_postfix(

@@ -81,6 +81,14 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call `write(tmp_path)`, then rename tmp_path to `path` (same folder, so rename is atomic)."""
     path = Path(path)
@@ -90,6 +98,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        _fsync_file(tmp)  # whatever `write` did, the bytes are on disk before the rename
         crash_point(f"before rename {path.name}")
         os.replace(tmp, path)
     except BaseException:
@@ -104,8 +113,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
 
     atomic_write(path, write)
 
@@ -129,6 +136,21 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         raise CheckpointError(f"{path} is not valid JSON ({what}): {e}") from e
 
 
+def resolve_recorded(recorded: str | os.PathLike, base: str | os.PathLike) -> Path:
+    """A path (or a bundle's stem) that a file in folder `base` records: absolute as is;
+    relative to `base` where that exists, else (files written before paths were recorded
+    absolute) relative to the working directory."""
+
+    def present(p: Path) -> bool:
+        return p.exists() or bundle_paths(p)[1].exists()
+
+    path = Path(recorded)
+    if path.is_absolute():
+        return path
+    beside = Path(base) / path
+    return beside if present(beside) or not present(path) else path
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -138,12 +160,15 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def remove_stale_temp(folder: str | os.PathLike) -> list[Path]:
-    """Delete the hidden temporaries that killed writers left in `folder` (not recursive).
-    Returns what was removed. Call it only when no other writer works in the folder."""
+    """Delete the hidden temporaries that killed writers left in `folder` (not recursive),
+    after putting back a folder whose `atomic_dir` swap a kill interrupted. Returns what was
+    removed. Call it only when no other writer works in the folder."""
     folder = Path(folder)
     removed = []
     if not folder.is_dir():
         return removed
+    for old in folder.glob(".*.tmp-old"):
+        _restore_swapped(folder / old.name[1 : -len(".tmp-old")])
     for p in folder.iterdir():
         if p.name.startswith(".") and (p.name.endswith(TEMP_MARK) or ".tmp-" in p.name):
             if p.is_dir():
@@ -229,9 +254,7 @@ def save_state(
 ) -> Path:
     """Commit a resumable state: tensors to `<stem>.<generation>.safetensors`, then
     `<stem>.json` naming it (the commit point), then older generations are removed."""
-    stem = Path(stem)
-    if stem.suffix == ".json":
-        stem = stem.with_suffix("")
+    stem = _state_stem(stem)
     weights = stem.parent / f"{stem.name}.{int(generation):08d}.safetensors"
     data, digest = _tensor_bytes(tensors)
     atomic_write_bytes(weights, data)
@@ -244,30 +267,74 @@ def save_state(
             "weights_sha256": digest,
         },
     )
-    for old in stem.parent.glob(f"{stem.name}.*.safetensors"):
-        if old.name != weights.name:
+    remove_stale_generations(stem)
+    return weights
+
+
+def _state_stem(stem: str | os.PathLike) -> Path:
+    stem = Path(stem)
+    return stem.with_suffix("") if stem.suffix == ".json" else stem
+
+
+def remove_stale_generations(stem: str | os.PathLike) -> list[Path]:
+    """Delete the tensor files of `stem` that its committed JSON does not name: older
+    generations, and one a kill left behind before its JSON was committed."""
+    stem = _state_stem(stem)
+    config_path = stem.with_suffix(".json")
+    keep = None  # nothing committed: every tensor file is stale
+    if config_path.exists():
+        # a state written as a plain bundle (before generations) keeps <stem>.safetensors
+        keep = read_json(config_path, "training state").get("weights_file", "")
+        keep = keep or f"{stem.name}.safetensors"
+    removed = []
+    for old in [*stem.parent.glob(f"{stem.name}.*.safetensors"), stem.with_suffix(".safetensors")]:
+        if old.name != keep and old.exists():
             crash_point(f"before delete {old.name}")
             old.unlink(missing_ok=True)
-    return weights
+            removed.append(old)
+    return removed
+
+
+def settings_diff(saved: Any, now: Any, prefix: str = "") -> list[str]:
+    """'key: saved -> now' for every setting that differs (nested dicts flattened with
+    dots), so a refused resume names exactly what changed."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        out = []
+        for key in sorted(set(saved) | set(now), key=str):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out += settings_diff(saved.get(key, "(unset)"), now.get(key, "(unset)"), name)
+        return out
+    # JSON round trip: a tuple saved is a list read back; compare them as JSON values
+    if json.dumps(saved, sort_keys=True) == json.dumps(now, sort_keys=True):
+        return []
+    return [f"{prefix or 'settings'}: {saved!r} -> {now!r}"]
 
 
 def load_state(stem: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Tensor], dict] | None:
     """The committed state at `stem` (None if nothing was ever committed there)."""
-    stem = Path(stem)
-    if stem.suffix == ".json":
-        stem = stem.with_suffix("")
+    stem = _state_stem(stem)
     config_path = stem.with_suffix(".json")
     if not config_path.exists():
         return None
     config = read_json(config_path, "training state")
     _check_kind(config, config_path, kind)
-    name = config.get("weights_file")
+    # states written as a plain bundle (before generations) name no file: <stem>.safetensors
+    name = config.get("weights_file", f"{stem.name}.safetensors")
     if not isinstance(name, str) or "/" in name or not name.startswith(stem.name + "."):
         raise CheckpointError(f"{config_path} names no valid weights file ({name!r})")
     return _read_tensors(stem.parent / name, config.get("weights_sha256"), config_path), config
 
 
 # -- folders ----------------------------------------------------------------------------------
+def _restore_swapped(path: Path) -> Path:
+    """`atomic_dir`'s backup of `path`; renamed back first if a kill fell between the swap's
+    two renames (so `path` is missing): the last complete version is kept."""
+    old = path.parent / f".{path.name}.tmp-old"
+    if old.exists() and not path.exists():
+        old.rename(path)
+    return old
+
+
 @contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Build a folder in a hidden temporary sibling (yielded), then swap it into place on
@@ -276,9 +343,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     restores the previous version if a kill fell exactly there."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    old = path.parent / f".{path.name}.tmp-old"
-    if not path.exists() and old.exists():
-        old.rename(path)  # a kill fell between the swap's two renames: keep the last version
+    old = _restore_swapped(path)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()

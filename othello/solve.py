@@ -10,6 +10,7 @@ the side to move's point of view (empty squares count for nobody) under perfect 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 
@@ -26,6 +27,20 @@ def outcome_letter(value: int) -> str:
     return "W" if value > 0 else "L" if value < 0 else "D"
 
 
+# A position argument (at least a 4x4 board's worth): board characters only, or a single
+# '-' then anything (a malformed position, which the parser then explains; options are long)
+_POSITION = re.compile(r"[-XOxo./\s]{17,}|-[^-].{15,}", re.DOTALL)
+
+
+def position_last(argv: list[str]) -> list[str]:
+    """argparse takes an argument starting with '-' for an option, and a position often starts
+    with empty squares ('-'): move such an argument behind '--' so it reads as the position."""
+    if "--" in argv:
+        return argv
+    positions = [a for a in argv if _POSITION.fullmatch(a)]
+    return [a for a in argv if a not in positions] + (["--", *positions] if positions else [])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -40,7 +55,7 @@ def main(argv=None) -> int:
         help=f"refuse positions with more empty squares than this (default "
         f"{DEFAULT_MAX_EMPTIES}; raise it to wait longer)",
     )
-    args = ap.parse_args(argv)
+    args = ap.parse_args(position_last(sys.argv[1:] if argv is None else list(argv)))
     try:
         position = Position.from_text(args.position)
     except ValueError as e:

@@ -22,7 +22,6 @@ sites in one pass, with its policy and value. See sae.store for the format.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from tqdm import tqdm
 
 from alphazero.agent import AlphaZeroPlayer
 from alphazero.model import AlphaZeroNet, load_agent
-from common.io import CheckpointError, bundle_paths
+from common.io import CheckpointError, bundle_paths, settings_diff, sha256_file
 from othello.arena import play_match
 from othello.players import make_player
 from sae.store import DTYPES, ActivationStore, StoreError, StoreWriter
@@ -64,11 +63,7 @@ def parse_mix(text: str) -> dict[str, float]:
 
 
 def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return sha256_file(path)[:16]
 
 
 def _players(net, source: str, simulations: int, temperature_plies: int, seed: int):
@@ -159,7 +154,7 @@ def collect(
     net._check_sites(sites)
     weights_mix = parse_mix(mix)
     settings = {
-        "checkpoint": {"path": str(checkpoint), "sha256": file_hash(weights)},
+        "checkpoint": {"path": str(Path(checkpoint).absolute()), "sha256": file_hash(weights)},
         "collection": {
             "mix": weights_mix,
             "simulations": simulations,
@@ -172,23 +167,31 @@ def collect(
         "sources": list(SOURCES),
     }
     out = Path(out)
+    sites_dims = {s: net.site_dim(s) for s in sites}
     if (out / "manifest.json").exists():
         writer = StoreWriter.resume(out)
         m = writer.manifest
-        mismatch = [k for k in settings if m.get(k) != settings[k]]
-        if m["sites"] != {s: net.site_dim(s) for s in sites} or m["dtype"] != dtype:
-            mismatch.append("sites/dtype")
-        if m["capacity"] != positions:
-            mismatch.append("positions")
-        if mismatch:
+        # the checkpoint is compared by content: the same file named another way is fine
+        keys = ("collection", "sources", "sites", "dtype", "capacity")
+        now = dict(settings, sites=sites_dims, dtype=dtype, capacity=positions)
+        changed = settings_diff(
+            {"checkpoint.sha256": (m.get("checkpoint") or {}).get("sha256")}
+            | {k: m.get(k) for k in keys},
+            {"checkpoint.sha256": settings["checkpoint"]["sha256"]} | {k: now[k] for k in keys},
+        )
+        if changed:
             raise StoreError(
-                f"{out} holds a collection with other settings ({', '.join(mismatch)}); "
+                f"{out} holds a collection with other settings ({'; '.join(changed)}); "
                 "use another --out, or delete it to start over"
             )
         if m.get("complete"):
             return ActivationStore(out)
+        if progress:
+            print(
+                f"resuming {out} at row {writer.count} of {writer.capacity} (chunk "
+                f"{m['chunks']}) from {out / 'manifest.json'}"
+            )
     else:
-        sites_dims = {s: net.site_dim(s) for s in sites}
         info = {**settings, "chunks": 0}
         writer = StoreWriter.create(out, sites_dims, positions, dtype, net.cfg.board_size, info)
 

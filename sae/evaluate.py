@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from alphazero.model import load_agent
-from common.io import CheckpointError, atomic_write_json
+from common.io import CheckpointError, atomic_write_json, resolve_recorded
 from sae.metrics import evaluate
 from sae.model import load_dictionary
 from sae.store import ActivationStore, StoreError
@@ -78,13 +78,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for path in args.dictionaries:
             dictionary, config = load_dictionary(path)
-            store_path = args.store or (config.get("data") or {}).get("store")
-            if not store_path:
+            recorded = (config.get("data") or {}).get("store")
+            if not (args.store or recorded):
                 ap.error(f"{path} records no activation store: pass --store")
-            store = ActivationStore(store_path)
-            ckpt = args.checkpoint or (store.manifest.get("checkpoint") or {}).get("path")
+            # a recorded path is absolute, or (older dictionaries) relative to the dictionary
+            store = ActivationStore(args.store or resolve_recorded(recorded, Path(path).parent))
+            ckpt = args.checkpoint or store.checkpoint
             if not ckpt:
-                ap.error(f"{store_path} records no agent checkpoint: pass --checkpoint")
+                ap.error(f"{store.root} records no agent checkpoint: pass --checkpoint")
             net, _ = load_agent(ckpt)
             name = Path(path).parent.name if Path(path).stem == "dictionary" else Path(path).stem
             results[name] = evaluate(

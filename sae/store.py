@@ -9,11 +9,18 @@ JSON manifest.
 
 Rows of one game are contiguous and in play order. The train / held-out split is by game
 (a seeded shuffle of game ids), so no held-out position shares a game with a training one.
-Writing goes chunk by chunk through `np.lib.format.open_memmap` and the manifest records the
-rows written so far (rewritten atomically after each chunk): an interrupted collection
-resumes from the last recorded chunk. Reading uses positioned reads (os.preadv) of just the
-requested rows, never a mapping of the whole file, so a reader's memory stays bounded by
-what it asks for, whatever the store's size.
+
+Commit protocol: the files are created at full size first, then the manifest (a manifest
+means the files exist). Each chunk writes its rows in place through
+`np.lib.format.open_memmap`, past the manifest's `count`: rows there are scratch, which no
+reader looks at, until the manifest recording them is renamed into place (common.io), the
+chunk's commit point. A collection killed at any instant resumes from the last committed
+chunk and rewrites the same rows with the same bytes; finalising writes `heldout.npy`, then
+the manifest marked complete. Paths the manifest records are absolute.
+
+Reading uses positioned reads (os.preadv) of just the requested rows, never a mapping of the
+whole file, so a reader's memory stays bounded by what it asks for, whatever the store's
+size.
 """
 
 from __future__ import annotations
@@ -25,7 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from common.io import atomic_write, atomic_write_json
+from common.io import (
+    CheckpointError,
+    atomic_write,
+    atomic_write_json,
+    crash_point,
+    read_json,
+    remove_stale_temp,
+    resolve_recorded,
+)
 
 KIND = "activation_store"
 VERSION = 1
@@ -68,6 +83,8 @@ class NpyRows:
 
     def __init__(self, path: Path):
         self.path = path
+        if not path.exists():
+            raise StoreError(f"{path} is missing: the store is incomplete or damaged")
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
             if version == (1, 0):
@@ -121,22 +138,51 @@ class ActivationStore:
     """Read-only view of a finalised store."""
 
     def __init__(self, path: str | os.PathLike, allow_incomplete: bool = False):
-        self.root = Path(path)
+        self.root = Path(path).absolute()  # what dictionaries record: valid from any folder
         manifest_path = self.root / "manifest.json"
         if not manifest_path.exists():
             raise StoreError(f"{self.root} is not an activation store (no manifest.json)")
-        self.manifest = json.loads(manifest_path.read_text())
-        if self.manifest.get("kind") != KIND:
-            raise StoreError(f"{manifest_path}: kind is {self.manifest.get('kind')!r}, not {KIND}")
+        try:
+            self.manifest = read_json(manifest_path, "activation store manifest")
+        except CheckpointError as e:
+            raise StoreError(str(e)) from None
+        if not isinstance(self.manifest, dict) or self.manifest.get("kind") != KIND:
+            kind = self.manifest.get("kind") if isinstance(self.manifest, dict) else None
+            raise StoreError(f"{manifest_path}: kind is {kind!r}, not {KIND}")
         if not self.manifest.get("complete") and not allow_incomplete:
             raise StoreError(
                 f"{self.root} is incomplete ({self.manifest.get('count')} of "
                 f"{self.manifest.get('capacity')} rows): finish the collection (it resumes)"
             )
-        self.count = int(self.manifest["count"])
-        self.sites: dict[str, int] = dict(self.manifest["sites"])
-        self.board_size = int(self.manifest["board_size"])
+        try:
+            self.count = int(self.manifest["count"])
+            self.sites: dict[str, int] = {s: int(d) for s, d in self.manifest["sites"].items()}
+            self.board_size = int(self.manifest["board_size"])
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise StoreError(f"{manifest_path} is damaged ({type(e).__name__}: {e})") from None
+        missing = [str(p) for p in self._paths() if not p.exists()]
+        if missing:
+            more = ", ..." if len(missing) > 3 else ""
+            raise StoreError(
+                f"{self.root} is damaged: {len(missing)} data file(s) missing "
+                f"({', '.join(missing[:3])}{more})"
+            )
         self._files: dict[str, NpyRows] = {}
+
+    def _paths(self) -> list[Path]:
+        """Every data file the manifest implies."""
+        names = list(meta_fields(self.board_size, "float32"))
+        names += ["heldout"] if self.manifest.get("complete") else []
+        return [_site_file(self.root, s) for s in self.sites] + [
+            _meta_file(self.root, n) for n in names
+        ]
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The agent checkpoint the store was collected from (recorded absolute; older stores
+        recorded it relative to the working directory)."""
+        path = (self.manifest.get("checkpoint") or {}).get("path")
+        return resolve_recorded(path, self.root) if path else None
 
     @property
     def hash(self) -> str:
@@ -202,6 +248,7 @@ class StoreWriter:
         if capacity < 1 or not sites:
             raise StoreError("a store needs at least one site and one row")
         root = Path(path)
+        _remove_temporaries(root)
         for site, dim in sites.items():
             _create_npy(_site_file(root, site), dtype, (capacity, int(dim)))
         for name, (dt, shape) in meta_fields(board_size, dtype).items():
@@ -224,7 +271,11 @@ class StoreWriter:
 
     @classmethod
     def resume(cls, path: str | os.PathLike) -> StoreWriter:
-        store = ActivationStore(path, allow_incomplete=True)
+        """Continue a store after its last committed chunk (temporaries a kill left are
+        removed; rows past the committed count are rewritten)."""
+        root = Path(path)
+        _remove_temporaries(root)
+        store = ActivationStore(root, allow_incomplete=True)
         return cls(store.root, store.manifest)
 
     @property
@@ -248,13 +299,16 @@ class StoreWriter:
             raise StoreError(f"chunk lacks {sorted(missing)}")
         start = self.count
         take = min(len(meta["game"]), self.capacity - start)
+        # rows past `count` are scratch until the manifest below records them
         for site in self.manifest["sites"]:
             _write_rows(_site_file(self.root, site), start, acts[site][:take])
+        crash_point("after rows acts/")
         for name in meta_fields(self.manifest["board_size"], "float32"):
             _write_rows(_meta_file(self.root, name), start, meta[name][:take])
+        crash_point("after rows meta/")
         self.manifest["count"] = start + take
         self.manifest["games"] = int(self.manifest["games"]) + games
-        self._save_manifest()
+        self._save_manifest()  # the chunk's commit point
         return take
 
     def finalize(self, heldout_fraction: float = 0.1, seed: int = 0) -> ActivationStore:
@@ -282,6 +336,12 @@ class StoreWriter:
 
     def _save_manifest(self) -> None:
         atomic_write_json(self.root / "manifest.json", self.manifest)
+
+
+def _remove_temporaries(root: Path) -> None:
+    """What a writer killed mid-rename left (the manifest's and heldout.npy's temporaries)."""
+    for folder in (root, root / "meta"):
+        remove_stale_temp(folder)
 
 
 def _save_npy(tmp: str, array: np.ndarray) -> None:

@@ -28,7 +28,15 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from common.io import CheckpointError, atomic_write_json, load_bundle, save_bundle
+from common.io import (
+    CheckpointError,
+    atomic_write_json,
+    load_state,
+    remove_stale_generations,
+    remove_stale_temp,
+    save_state,
+    settings_diff,
+)
 from sae.data import Columns
 from sae.model import DictConfig, Dictionary, geometric_median, save_dictionary
 from sae.sparse import SparseCodes, sampled_linear, select_topk, sparse_decode
@@ -190,17 +198,22 @@ class Run:
         return {"train_config": train, "run": spec}
 
     def save(self, data_info: dict) -> None:
+        """Commit the training state (weights, Adam moments, dead-latent counters; the JSON
+        naming them, with the step, settings, data and log, is the commit point), then
+        rewrite the exports from it."""
         tensors = {f"model.{k}": v for k, v in self.dict.state_dict().items()}
         names = dict(self.dict.named_parameters())
         for name, p in names.items():
             for key, value in self.opt.state.get(p, {}).items():
                 tensors[f"adam.{name}.{key}"] = value.reshape(-1).float()
         tensors["rows_since_fired"] = self.rows_since_fired
-        save_bundle(
-            self.dir / "train_state",
-            tensors,
-            {"kind": STATE_KIND, "step": self.step, **self._identity()},
-        )
+        config = {"kind": STATE_KIND, "step": self.step, **self._identity()}
+        config.update(data=data_info, history=self.history)
+        save_state(self.dir / "train_state", tensors, config, generation=self.step)
+        self._export(data_info)
+
+    def _export(self, data_info: dict) -> None:
+        """The usable dictionary and log.json, derived from the state (idempotent)."""
         save_dictionary(
             self.dict,
             self.dir / "dictionary",
@@ -214,15 +227,21 @@ class Run:
         atomic_write_json(self.dir / "log.json", self.history)
 
     def try_resume(self) -> bool:
+        """Load the committed state, if any, after removing what a killed save left behind,
+        and rewrite the exports from it (a kill may have fallen between commit and export)."""
         stem = self.dir / "train_state"
-        if not stem.with_suffix(".json").exists():
+        for p in remove_stale_temp(self.dir):
+            print(f"removed stale temporary {p}")
+        remove_stale_generations(stem)
+        loaded = load_state(stem, STATE_KIND)
+        if loaded is None:
             return False
-        tensors, config = load_bundle(stem, STATE_KIND)
-        saved, now = {k: config.get(k) for k in self._identity()}, self._identity()
-        if json.loads(json.dumps(now)) != saved:
+        tensors, config = loaded
+        changed = settings_diff({k: config.get(k) for k in self._identity()}, self._identity())
+        if changed:
             raise CheckpointError(
-                f"{stem} was written with other settings; use another output folder or delete "
-                f"it to start over.\n saved: {saved}\n now:   {now}"
+                f"{stem}.json was written with other settings ({'; '.join(changed)}); use "
+                f"the same settings, another output folder, or delete it to start over"
             )
         self.dict.load_state_dict(
             {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
@@ -237,8 +256,13 @@ class Run:
                 self.opt.state[p] = state
         self.rows_since_fired = tensors["rows_since_fired"].clone()
         self.step = int(config["step"])
-        log = self.dir / "log.json"
-        self.history = json.loads(log.read_text()) if log.exists() else []
+        if "history" in config:
+            self.history = config["history"]
+            self._export(config["data"])
+        else:  # a state from before the log was part of it: the log beside it
+            log = self.dir / "log.json"
+            self.history = json.loads(log.read_text()) if log.exists() else []
+        print(f"resuming {self.spec.name} at step {self.step} of {self.cfg.steps} from {stem}.json")
         return True
 
 

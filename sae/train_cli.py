@@ -69,11 +69,17 @@ def parse_args(argv):
         "--positions", type=int, default=4096, help="held-out positions for the spliced metrics"
     )
     ap.add_argument("--no-eval", action="store_true", help="train only")
+    ap.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=TrainConfig.checkpoint_every,
+        help=f"steps between resumable checkpoints (default {TrainConfig.checkpoint_every})",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
     args = ap.parse_args(argv)
-    if args.latents < 1 or args.batch_size < 1 or (args.steps is not None and args.steps < 1):
-        ap.error("--latents, --batch-size and --steps must be positive")
+    if min(args.latents, args.batch_size, args.checkpoint_every, args.steps or 1) < 1:
+        ap.error("--latents, --batch-size, --steps and --checkpoint-every must be positive")
     if args.architecture != "relu" and not 1 <= args.k <= args.latents:
         ap.error("--k must be in 1..--latents")
     if args.quick and not args.sweep and args.steps is None:
@@ -110,7 +116,13 @@ def main(argv: list[str] | None = None) -> None:
         name = run_name(args.architecture, args.latents, args.k, args.l1)
         specs = [RunSpec(name, cfg, l1_coeff=args.l1, lr=args.lr)]
     steps = args.steps or (300 if args.quick else TrainConfig.steps)
-    cfg = TrainConfig(batch_size=args.batch_size, steps=steps, seed=args.seed, wandb=args.wandb)
+    cfg = TrainConfig(
+        batch_size=args.batch_size,
+        steps=steps,
+        seed=args.seed,
+        wandb=args.wandb,
+        checkpoint_every=args.checkpoint_every,
+    )
     data = Pairs.from_store(store, args.site)
     print(
         f"{len(specs)} run(s) on {data.n_rows} training rows of {args.site} "
@@ -122,7 +134,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {e}")
     if args.no_eval:
         return
-    net, _ = load_agent(store.manifest["checkpoint"]["path"])
+    if store.checkpoint is None:
+        sys.exit(f"error: {args.store} records no agent checkpoint to evaluate with")
+    try:
+        net, _ = load_agent(store.checkpoint)
+    except CheckpointError as e:
+        sys.exit(f"error: {e}")
     scaling = {}
     for spec in specs:
         metrics = evaluate(

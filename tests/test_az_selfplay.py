@@ -9,6 +9,7 @@ import torch
 from alphazero.replay import ReplayBuffer
 from alphazero.selfplay import SelfPlayConfig, self_play
 from alphazero.train import make_config, train
+from common.io import load_state, save_state
 from othello import batch, symmetry
 from othello.game import Position
 from othello.solver import Solver
@@ -144,10 +145,43 @@ def test_replay_symmetries_keep_board_and_targets_together(played, tmp_path):
             for k in range(8)
         }
         assert images & stored
-    buf.save(tmp_path / "buf.npz")
-    again = ReplayBuffer.load(tmp_path / "buf.npz")
+    tensors, meta = buf.state()  # through a training state file and back
+    save_state(tmp_path / "state", tensors, {"kind": "test", "buffer": meta}, generation=0)
+    tensors, config = load_state(tmp_path / "state", "test")
+    again = ReplayBuffer.from_state(tensors, config["buffer"])
     assert (again.size, again.next, again.added) == (buf.size, buf.next, buf.added)
-    assert np.array_equal(again.data.policy[: len(buf)], buf.data.policy[: len(buf)])
+    for f in ("me", "opp", "policy", "outcome", "ownership", "margin"):
+        assert np.array_equal(getattr(again.data, f), getattr(buf.data, f)), f
+
+
+def test_selfplay_progress_counts_moves_as_they_are_played(monkeypatch):
+    import alphazero.selfplay as sp
+
+    class Bar:  # records what tqdm would show
+        def __init__(self, total, **kwargs):
+            self.total, self.n, self.shown = total, 0, []
+
+        def update(self, k):
+            self.n += k
+            self.shown.append((self.n, self.total))
+
+        def set_postfix(self, **kwargs):
+            pass
+
+        def close(self):
+            bars.append(self)
+
+    bars = []
+    monkeypatch.setattr(sp, "tqdm", Bar)
+    cfg = SelfPlayConfig(parallel_games=4, simulations=4, opening_plies=3)
+    self_play(uniform, N, 8, cfg, seed=0)
+    (bar,) = bars
+    # ends exactly at its total (the total drops as games end with empty squares)
+    assert bar.n == bar.total and 8 * 10 < bar.n <= 8 * (N * N - 4)
+    assert all(n <= total for n, total in bar.shown)
+    # it moves steadily: half-way through the updates, a good part of the moves is shown
+    n_mid = bar.shown[len(bar.shown) // 2][0]
+    assert len(bar.shown) > 30 and 0.25 < n_mid / bar.n < 0.75
 
 
 def test_training_resumes_after_an_interruption(tmp_path, monkeypatch):
