@@ -61,7 +61,7 @@ class SortedColumns:
         rows, vals, counts = [], [], []
         for start in range(0, n_cols, DENSE_CHUNK):
             block = np.ascontiguousarray(acts[:, start : start + DENSE_CHUNK].T, np.float32)
-            order = np.argsort(block, axis=1, kind="stable")
+            order = np.argsort(block, axis=1)  # order within ties does not matter
             sorted_vals = np.take_along_axis(block, order, 1)
             keep = sorted_vals != 0
             rows.append(order[keep])

@@ -37,8 +37,10 @@ def cut(top: np.ndarray, t: float) -> np.ndarray:
 def _buckets(sc: SortedColumns, top: np.ndarray) -> np.ndarray:
     """Per entry, how many of the thresholds t * top[col] its activation exceeds."""
     b = np.zeros(sc.nnz, np.int64)
+    top_of = top[sc.col]
+    alive = top_of > 0
     for t in THRESHOLDS:
-        b += sc.vals > cut(top, t)[sc.col]
+        b += alive & (sc.vals > t * top_of)
     return b
 
 

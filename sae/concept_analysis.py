@@ -140,6 +140,7 @@ def karvonen(sc: SortedColumns, labels: Labels, set_b: np.ndarray) -> dict:
     used = used[order]
     local = {k: np.flatnonzero(np.isin(used, families[k])) for k in local}
     y = labels.matrix[:, used]
+    sc = sc.positive()  # only positive activations fire
     return karvonen_metrics(sc.subset(~set_b), y[~set_b], sc.subset(set_b), y[set_b], local)
 
 

@@ -2,9 +2,9 @@
 
 For each concept, on a training set of positions: rank the latents by the difference of their
 mean activation on the concept's positives and negatives, keep the top k (k = 1, 2, 5), fit
-a logistic regression on those k activations, and score it by F1 on held-out positions (other
-games). Concepts with fewer than MIN_POSITIVES positives (or negatives) on either side get
-NaN.
+a class-balanced logistic regression on those k activations (on a seeded sample of at most
+TRAIN_ROWS positions), and score it by F1 on held-out positions (other games). Concepts
+with fewer than MIN_POSITIVES positives (or negatives) on either side get NaN.
 
 `fit_logistic` fits many small L2-regularised logistic regressions at once by Newton's
 method: features [B, R, k] -> weights [B, k] and bias [B], on standardised features, in
@@ -20,6 +20,7 @@ from sae.auc import SortedColumns
 
 KS = (1, 2, 5)
 MIN_POSITIVES = 10
+TRAIN_ROWS = 10000  # a seeded sample of the training set fits each probe (SAEBench: 4,000)
 L2 = 1e-3
 NEWTON_STEPS = 30
 CONCEPT_BATCH = 64
@@ -39,10 +40,11 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, l2: float = L2, steps: int = 
     reg = torch.full((k1,), l2, dtype=torch.float64)
     reg[-1] = 0.0
     beta = torch.zeros(z.shape[0], k1, dtype=torch.float64)
+    zt = z.transpose(1, 2)  # [B, k + 1, R]
     for _ in range(steps):
-        p = torch.sigmoid(torch.einsum("brk,bk->br", z, beta))
-        grad = torch.einsum("brk,br->bk", z, weight * (p - y)) + reg * beta
-        hess = torch.einsum("brk,br,brj->bkj", z, weight * p * (1 - p), z) + torch.diag(reg)
+        p = torch.sigmoid(torch.bmm(z, beta[:, :, None])[..., 0])
+        grad = torch.bmm(zt, (weight * (p - y))[:, :, None])[..., 0] + reg * beta
+        hess = torch.bmm(zt * (weight * p * (1 - p))[:, None, :], z) + torch.diag(reg)
         hess += 1e-9 * torch.eye(k1, dtype=torch.float64)
         step = torch.linalg.solve(hess, grad)
         beta -= step
@@ -77,11 +79,17 @@ def k_sparse_probing(
     sc_test: SortedColumns,
     y_test: np.ndarray,
     ks: tuple[int, ...] = KS,
+    seed: int = 0,
 ) -> dict[str, np.ndarray]:
-    """{"f1": [C, len(ks)] held-out F1, "latents": [C, max(ks)] the latents chosen}."""
+    """{"f1": [C, len(ks)] held-out F1, "latents": [C, max(ks)] the latents chosen}: latents
+    chosen on the whole training set, probes fitted on at most TRAIN_ROWS of it."""
     n_concepts = y_train.shape[1]
     diff = np.nan_to_num(mean_difference(sc_train, y_train), nan=-np.inf)
     top = np.argsort(-diff, axis=0, kind="stable")[: max(ks)].T  # [C, k_max]
+    if len(y_train) > TRAIN_ROWS:
+        keep = np.zeros(len(y_train), bool)
+        keep[np.random.default_rng(seed).permutation(len(y_train))[:TRAIN_ROWS]] = True
+        sc_train, y_train = sc_train.subset(keep), y_train[keep]
     f1 = np.full((n_concepts, len(ks)), np.nan)
     enough = np.minimum(y_train.sum(0), len(y_train) - y_train.sum(0)) >= MIN_POSITIVES
     enough &= np.minimum(y_test.sum(0), len(y_test) - y_test.sum(0)) >= MIN_POSITIVES
