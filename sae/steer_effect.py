@@ -171,13 +171,18 @@ def rank_latents(dictionary, store, names: list[str], top_n: int, cfg: EffectCon
 
         return {name: concept_latents(report, name, top_n) for name in names}, live
     labels = load_labels(store, rows, progress=False).select(names)
+    return rank_by_auc(acts, labels, top_n), live
+
+
+def rank_by_auc(acts: np.ndarray, labels, top_n: int) -> dict[str, list[int]]:
+    """{concept: its top_n latents by AUC} from latent activations [R, L] and Labels."""
     auc = auc_matrix(acts, labels.matrix)
     ranked = {}
     for j, name in enumerate(labels.names):
         if np.isnan(auc[:, j]).all():
-            raise SteeringError(f"{name} never (or always) holds on the positions of half A")
+            raise SteeringError(f"{name} never (or always) holds on the positions ranked on")
         ranked[name] = np.argsort(-np.nan_to_num(auc[:, j], nan=-1.0))[:top_n].tolist()
-    return ranked, live
+    return ranked
 
 
 def top_latents(ranked: dict[str, list[int]], n: int) -> list[int]:
