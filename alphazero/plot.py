@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from common.io import atomic_write
+
 
 def load_log(run: Path) -> list[dict]:
     path = run / "log.jsonl"
@@ -41,7 +43,7 @@ def plot_strength(rows: list[dict], out: Path, title: str = "") -> None:
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title or "agent strength during training")
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
 
 
@@ -63,7 +65,7 @@ def plot_compare(runs: dict[str, list[dict]], opponent: str, out: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
 
 

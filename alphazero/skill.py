@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from alphazero.evaluate import accuracy_table, sample_positions, solve_all
 from alphazero.model import load_agent
-from common.io import atomic_write_json
+from common.io import atomic_write, atomic_write_json
 
 
 def skill_curve(run: Path, positions: int, sims: list[int], seed: int = 0) -> list[dict]:
@@ -68,7 +68,7 @@ def plot_skill(rows: list[dict], out: Path) -> None:
     count = next(v for k, v in rows[0].items() if k.endswith(":positions"))
     fig.suptitle(f"move accuracy on the same {count} solved positions (10-14 empties)")
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
 
 

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
+from common.io import atomic_write  # noqa: E402
+
 
 def _series(scaling: dict, architecture: str) -> dict:
     """Group runs by their sparsity knob (lambda or k): knob -> sorted [(n_latents, row)]."""
@@ -52,7 +54,7 @@ def plot_scaling(scaling: dict, out_dir: str | Path) -> list[Path]:
         fig.suptitle(f"{'L1 (ReLU)' if arch == 'relu' else 'TopK'} SAEs")
         fig.tight_layout()
         path = out_dir / f"scaling_{arch}.png"
-        fig.savefig(path, dpi=110)
+        atomic_write(path, lambda tmp, fig=fig: fig.savefig(tmp, dpi=110, format="png"))
         plt.close(fig)
         written.append(path)
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -93,6 +95,6 @@ def plot_scaling(scaling: dict, out_dir: str | Path) -> list[Path]:
             fig.colorbar(sc, ax=ax, label="latents")
     fig.tight_layout()
     path = out_dir / "frontier.png"
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return written + [path]

@@ -197,6 +197,9 @@ class Run:
         spec = asdict(self.spec)
         return {"train_config": train, "run": spec}
 
+    def _volatile(self) -> dict:
+        return {k: getattr(self.cfg, k) for k in _VOLATILE}
+
     def save(self, data_info: dict) -> None:
         """Commit the training state (weights, Adam moments, dead-latent counters; the JSON
         naming them, with the step, settings, data and log, is the commit point), then
@@ -208,7 +211,7 @@ class Run:
                 tensors[f"adam.{name}.{key}"] = value.reshape(-1).float()
         tensors["rows_since_fired"] = self.rows_since_fired
         config = {"kind": STATE_KIND, "step": self.step, **self._identity()}
-        config.update(data=data_info, history=self.history)
+        config.update(data=data_info, history=self.history, volatile=self._volatile())
         save_state(self.dir / "train_state", tensors, config, generation=self.step)
         self._export(data_info)
 
@@ -262,7 +265,11 @@ class Run:
         else:  # a state from before the log was part of it: the log beside it
             log = self.dir / "log.json"
             self.history = json.loads(log.read_text()) if log.exists() else []
-        print(f"resuming {self.spec.name} at step {self.step} of {self.cfg.steps} from {stem}.json")
+        changed = settings_diff(config.get("volatile", {}), self._volatile())
+        print(
+            f"resuming {self.spec.name} at step {self.step} of {self.cfg.steps} from {stem}.json"
+            + (f" (changed: {'; '.join(changed)})" if "volatile" in config and changed else "")
+        )
         return True
 
 
@@ -300,12 +307,9 @@ def train(
     if not all(resumed):
         fresh = [r for r, done in zip(runs, resumed, strict=True) if not done]
         _initialise(fresh, data, cfg)
+    # A kill between the runs' saves leaves some a checkpoint ahead: until the others catch
+    # up, only those at the current step train, each on exactly the batches it missed.
     start = min(r.step for r in runs)
-    if any(r.step != start for r in runs):
-        raise CheckpointError(
-            f"runs in {out_dir} stopped at different steps "
-            f"{[r.step for r in runs]}; resume them separately"
-        )
     logger = _wandb(cfg, specs) if cfg.wandb and start < cfg.steps else None
     batches = data.batches(cfg.batch_size, cfg.seed, start) if start < cfg.steps else iter(())
     bar = tqdm(
@@ -318,11 +322,12 @@ def train(
     )
     for step in bar:
         batch = next(batches)
-        stats = {r.spec.name: r.train_step(*data.pick(batch, r.spec.dictionary)) for r in runs}
+        live = [r for r in runs if r.step == step]
+        stats = {r.spec.name: r.train_step(*data.pick(batch, r.spec.dictionary)) for r in live}
         if step % cfg.log_every == 0 or step + 1 == cfg.steps:
-            for r in runs:
+            for r in live:
                 r.history.append({"step": step, **stats[r.spec.name]})
-            first = stats[runs[0].spec.name]
+            first = stats[live[0].spec.name]
             bar.set_postfix(
                 loss=f"{first['loss']:.4g}", fvu=f"{first['fvu']:.3f}", l0=f"{first['l0']:.1f}"
             )
@@ -331,7 +336,7 @@ def train(
                     {f"{n}/{k}": v for n, s in stats.items() for k, v in s.items()}, step=step
                 )
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-            for r in runs:
+            for r in live:
                 r.save(data.info)
     if logger:
         logger.finish()

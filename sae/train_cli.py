@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from alphazero.model import load_agent
-from common.io import CheckpointError, atomic_write_json
+from common.io import CheckpointError, atomic_write_json, remove_stale_temp
 from sae.data import Pairs, store_argument
 from sae.evaluate import format_table
 from sae.metrics import evaluate
@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         scaling[spec.name] = summary_row(spec, metrics, history)
     print(format_table(scaling))
     if args.sweep:
+        remove_stale_temp(args.out)  # e.g. a scaling.json temporary from a killed sweep
         atomic_write_json(Path(args.out) / "scaling.json", scaling)
         for path in plot_scaling(scaling, args.out):
             print(f"wrote {path}")

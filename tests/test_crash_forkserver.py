@@ -72,16 +72,37 @@ def _child(job: dict) -> None:
         os._exit(code)
 
 
+def _warm_up() -> None:
+    """Load the game's and the search's compiled kernels (numba's cache) once, here: they run
+    no threads. Self-play against a uniform numpy evaluator and a match of the baseline
+    players touch them all without torch; the SAE kernels run threads and are left alone."""
+    import numpy as np
+
+    from alphazero.selfplay import SelfPlayConfig, self_play
+    from othello import batch
+    from othello.arena import play_match
+    from othello.players import make_player
+
+    def uniform(me, opp):
+        legal = batch.legal_action_mask(me, opp, 4)
+        return legal / legal.sum(1, keepdims=True), np.zeros(len(me), np.float32)
+
+    for rule in ("puct", "gumbel"):
+        self_play(uniform, 4, 2, SelfPlayConfig(2, 4, rule, opening_plies=2), progress=False)
+    for a, b in (("random", "greedy"), ("alphabeta:2", "random")):
+        play_match(make_player(a, 6), make_player(b, 6), 2, 6, 2, 0, progress=False, record=True)
+
+
 def serve() -> None:
     """The server: import everything, then one forked child per JSON job line on stdin."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    importlib.import_module("common")  # first: OpenMP's wait policy before torch loads
     import matplotlib.pyplot  # noqa: F401
     import torch._dynamo  # noqa: F401  (the optimizers import it on first use: ~2 s)
 
-    import common  # noqa: F401  (OpenMP's wait policy before torch)
-
     for target in CLIS.values():
         importlib.import_module(target.split(":")[0])
+    _warm_up()
     out = sys.stdout
     out.write("ready\n")
     out.flush()

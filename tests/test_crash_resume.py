@@ -16,15 +16,23 @@ buffer and RNG state are compared byte for byte). The CLIs run in forked childre
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from alphazero.model import AlphaZeroNet, NetConfig, save_agent
+from common.io import CheckpointError
+from sae.data import Pairs
+from sae.model import DictConfig
+from sae.train import RunSpec, TrainConfig, train
 from tests.test_crash_forkserver import server
 
-SITES = "blocks.1.resid_post,blocks.1.mlp_in,blocks.1.mlp_out"
+SITES = "blocks.1.resid_post," + ",".join(
+    f"blocks.{i}.mlp_{k}" for i in (0, 1) for k in ("in", "out")
+)
 # wall-clock fields of the agent trainer's JSON files: the only bytes two runs may differ in
 CLOCK = {"elapsed", "elapsed_seconds", "seconds_selfplay", "seconds_train", "seconds_eval"}
 CLOCK |= {"selfplay_positions_per_s"}
@@ -77,9 +85,12 @@ def differences(got: Path, want: Path, clock: bool = False) -> list[str]:
     return out
 
 
-def kill_matrix(cli, argv, labels, points, tmp: Path, reference: Path, resume=(), clock=False):
-    """Kill a fresh run at each point, resume it, compare with the reference. Returns the
-    matrix rows (point, label, identical, temporaries left) and asserts every row passed."""
+def kill_matrix(
+    cli, argv, labels, points, tmp: Path, reference: Path, resume=(), clock=False, says=""
+):
+    """Kill a fresh run at each point, resume it (its output must contain `says`), compare
+    with the reference. Asserts every row (point, label, identical, temporaries left)
+    passed."""
     s, rows, failed = server(), [], []
     for k in points:
         out = tmp / f"kill{k}"
@@ -90,7 +101,7 @@ def kill_matrix(cli, argv, labels, points, tmp: Path, reference: Path, resume=()
             killed.output[-2000:],
         )
         resumed = s.run(cli, *run_argv, *resume)
-        assert resumed.rc == 0, (k, labels[k - 1], resumed.output[-2000:])
+        assert resumed.rc == 0 and says in resumed.output, (k, labels[k - 1], resumed.output)
         diff = differences(out, reference, clock)
         left = temporaries(out)
         rows.append((k, labels[k - 1], not diff, left))
@@ -100,7 +111,6 @@ def kill_matrix(cli, argv, labels, points, tmp: Path, reference: Path, resume=()
     for k, label, same, left in rows:
         print(f"  {k:3d} {label:45s} {'identical' if same else 'DIFFERENT'}  {left or 'none'}")
     assert not failed, failed
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -136,19 +146,24 @@ def test_sae_training_resumes_byte_identical_from_every_kill_point(collected, tm
     first = labels.index("before write train_state.00000020.safetensors")
     assert last > first and any("before delete train_state.00000010" in x for x in labels)
     kill_matrix("train_sae.py", [*argv, "OUT"], labels, kill_points(labels, first), tmp_path,
-                reference)  # fmt: skip
+                reference, says="resuming topk_k4_n32 at step ")  # fmt: skip
 
 
-def test_transcoder_training_resumes_byte_identical_around_its_commit(collected, tmp_path):
+def test_transcoder_set_resumes_byte_identical_around_each_commit(collected, tmp_path):
+    """Two transcoders (one per block) train from one pass and save in turn: a kill between
+    their commits leaves block 0 a checkpoint ahead, and block 1 catches up alone."""
     root = collected[0]
-    argv = ["--store", root / "store", "--layer", "1", "--latents", "32", "--k", "4"]
+    argv = ["--store", root / "store", "--all-layers", "--latents", "32", "--k", "4"]
     argv += ["--steps", "10", "--batch-size", "32", "--skip", "--out"]
     reference = tmp_path / "reference"
     labels = crash_log("train_transcoder.py", [*argv, reference], tmp_path)
-    # the state's tensor file and its commit, then the set's config
-    around = [i for i, label in enumerate(labels) if "train_state" in label]
-    points = [i + 1 for i in around if not labels[i].startswith("before write")]
-    points += [i + 1 for i, x in enumerate(labels) if x == "after rename transcoders.json"]
+    # each block's tensor file and commit, then the set's config
+    points = [
+        i + 1
+        for i, label in enumerate(labels)
+        if ("train_state" in label or "transcoders.json" in label)
+        and not label.startswith("before write")
+    ]
     kill_matrix("train_transcoder.py", [*argv, "OUT"], labels, points, tmp_path, reference)
 
 
@@ -163,4 +178,22 @@ def test_agent_training_resumes_from_every_kill_point(tmp_path):
     first = labels.index("before write state.00000001.safetensors")
     assert "before delete state.00000000.safetensors" in labels[first:]
     kill_matrix("train_alphazero.py", [*argv, "OUT"], labels, kill_points(labels, first),
-                tmp_path, reference, resume=["--resume"], clock=True)  # fmt: skip
+                tmp_path, reference, resume=["--resume"], clock=True,
+                says="resuming at iteration ")  # fmt: skip
+
+
+def test_the_sae_trainer_names_what_changed_when_it_resumes_or_refuses(tmp_path, capsys):
+    data = Pairs.from_arrays(np.random.default_rng(0).standard_normal((512, 8), np.float32))
+    spec = RunSpec("a", DictConfig("topk", d_in=8, n_latents=16, k=2))
+    cfg = TrainConfig(batch_size=64, steps=4, checkpoint_every=2, progress=False)
+    train([spec], data, cfg, tmp_path)
+    capsys.readouterr()
+    train([spec], data, replace(cfg, log_every=5), tmp_path)
+    state = tmp_path / "a" / "train_state.json"
+    assert f"resuming a at step 4 of 4 from {state} (changed: log_every: 25 -> 5)" in (
+        capsys.readouterr().out
+    )
+    other = RunSpec("a", DictConfig("topk", d_in=8, n_latents=16, k=3))
+    with pytest.raises(CheckpointError) as e:
+        train([other], data, cfg, tmp_path)
+    assert "(run.dictionary.k: 2 -> 3)" in str(e.value) and "\n" not in str(e.value)

@@ -20,7 +20,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.io import CheckpointError, atomic_write_json, bundle_paths, read_json
+from common.io import (
+    CheckpointError,
+    atomic_write_json,
+    bundle_paths,
+    read_json,
+    remove_stale_temp,
+)
 from sae.model import Dictionary, load_dictionary
 
 KIND = "transcoder_set"
@@ -90,6 +96,7 @@ def write_set_config(
         "agent": agent or {},
         "store": store or {},
     }
+    remove_stale_temp(folder)  # e.g. this file's temporary, from a write killed mid-rename
     atomic_write_json(folder / CONFIG_NAME, config)
     return config
 
