@@ -89,7 +89,7 @@ def absorption(
         tp = np.zeros_like(tp)
         tp[keep] = True
     out.update(
-        probe_f1=float(2 * tp.sum() / (probe_pred.sum() + parent_b.sum())),
+        probe_f1=float(2 * n_tp / (probe_pred.sum() + parent_b.sum())),
         main_latents=main,
         k_sparse_f1=main_f1,
         probe_true_positives=n_tp,

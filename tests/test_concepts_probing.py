@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import sae.absorption as absorption_mod
 from sae.absorption import absorption
 from sae.auc import SortedColumns
 from sae.concept_analysis import latent_columns
@@ -61,7 +62,8 @@ def absorbing_dictionary() -> Dictionary:
     return d.eval()
 
 
-def test_absorption_of_a_rare_child_by_its_own_latent():
+def test_absorption_of_a_rare_child_by_its_own_latent(monkeypatch):
+    monkeypatch.setattr(absorption_mod, "MAX_ROWS", 1000)  # score a sample of the positions
     rng = np.random.default_rng(2)
     n = 6000
     parent = rng.random(n) < 0.5
@@ -77,10 +79,11 @@ def test_absorption_of_a_rare_child_by_its_own_latent():
         x[b], sc.subset(b), {"parent": parent[b], "child": child[b]},
     )  # fmt: skip
     assert got["child_implies_parent"] and got["probe_f1"] > 0.99
+    assert got["positions_scored"] == 1000 < got["probe_true_positives"]
     assert got["main_latents"] == [0]  # latent 1 adds too little F1 to count as a split
     rate = child[b].sum() / parent[b].sum()
-    assert got["full_absorption_rate"] == pytest.approx(rate, abs=0.01)
+    assert got["full_absorption_rate"] == pytest.approx(rate, abs=0.025)
     assert got["full_absorption_rate_with_child"] == 1.0
     assert got["full_absorption_rate_without_child"] == 0.0
-    assert got["mean_absorption_fraction"] == pytest.approx(rate, abs=0.01)
+    assert got["mean_absorption_fraction"] == got["full_absorption_rate"]  # all or nothing here
     assert got["top_absorbing_latents"][0][0] == 1
