@@ -127,10 +127,11 @@ def collected(tmp_path_factory):
 
 def test_activation_collection_resumes_byte_identical_from_every_kill_point(collected, tmp_path):
     root, argv, labels = collected
-    # creation (files, then the manifest), the second chunk, and finalising
+    # creation (files, then the manifest), the second chunk (from the instant the first is
+    # committed), and finalising
     chunks = [i for i, label in enumerate(labels) if label == "after rows acts/"]
     assert len(chunks) >= 2 and labels[-1] == "after rename manifest.json"
-    points = kill_points(labels, 0, chunks[0]) + kill_points(labels, chunks[1], len(labels))
+    points = kill_points(labels, 0, chunks[0]) + kill_points(labels, chunks[1] - 1, len(labels))
     kill_matrix("sae.activations", argv, labels, points, tmp_path, root / "store")
 
 
