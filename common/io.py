@@ -2,8 +2,8 @@
 
 Every artefact becomes visible all at once or not at all:
 
-  - one file: written to a hidden temporary file in the same folder, flushed, fsynced, then
-    renamed into place (`atomic_write`, `atomic_write_json`);
+  - one file: written to a hidden temporary file in the same folder, fsynced, then renamed
+    into place (`atomic_write`, `atomic_write_json`);
   - a weights bundle `<stem>.safetensors` + `<stem>.json` (`save_bundle`): the tensors are
     written first, then the JSON, which records the SHA-256 of the tensors file. Loading
     (`load_bundle`) verifies that hash and that every tensor is finite, so a pair torn by a
@@ -12,16 +12,23 @@ Every artefact becomes visible all at once or not at all:
   - a resumable state (`save_state` / `load_state`): the tensors go to a new generation file
     `<stem>.<generation>.safetensors`, then `<stem>.json` naming that file (and its hash) is
     renamed into place: the commit point. Older generations are deleted only after it, so at
-    every instant `<stem>.json` names a complete, matching file;
+    every instant `<stem>.json` names a complete, matching file. What a writer derives from
+    its state (exports, logs) it rewrites from the committed state, on resume too;
   - a folder (viewer exports, reports with several files): built in a hidden temporary folder
     and swapped into place (`atomic_dir`).
 
-`remove_stale_temp` deletes the hidden temporary files a killed writer leaves behind.
+On resume, `remove_stale_temp` deletes the hidden temporaries a killed writer left behind
+(and puts back a folder whose swap it interrupted), `remove_stale_generations` the tensor
+files no committed JSON names; `settings_diff` names each setting that differs from the
+saved ones. Paths a file records are absolute; `resolve_recorded` also reads older relative
+ones (beside the file that names them, else from the working directory).
 
-Fault injection: every write passes `crash_point(label)` before writing, after writing and
-after renaming. With OTHELLO_CRASH_AT=N in the environment the process dies (`os._exit`, as a
-kill -9 would) at the N-th crash point it reaches; with OTHELLO_CRASH_LOG=path each label
-reached is appended to that file, so a test can enumerate every kill point of a real run.
+Fault injection: writes pass `crash_point(label)` before writing a file, before its rename,
+after it, and before each deletion (other writers add their own, e.g. the activation store
+between a chunk's rows and its manifest). With OTHELLO_CRASH_AT=N in the environment the
+process dies (`os._exit(137)`, as a kill -9 would) at the N-th crash point it reaches; with
+OTHELLO_CRASH_LOG=path each label reached is appended to that file, so a test can enumerate
+every kill point of a real run (tests/test_crash_resume.py).
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ def crash_point(label: str) -> None:
     if log:
         with open(log, "a") as f:
             f.write(f"{_crash_count}\t{label}\n")
-    if at and int(at) == _crash_count:
+    if at and at.strip() == str(_crash_count):
         sys.stderr.write(f"fault injection: killed at crash point {_crash_count} ({label})\n")
         sys.stderr.flush()
         os._exit(137)
