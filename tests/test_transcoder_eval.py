@@ -92,7 +92,7 @@ def test_evaluate_command_line_end_to_end(tmp_path):
     assert solver["original"]["positions"] == solver["replaced"]["positions"] == 12
     assert written["match"]["games"] == 4
     labels = [row["label"] for row in written["phase"]]
-    assert labels == ["agent (iteration 3)", "agent"]  # ordered by training iteration
+    assert labels == ["agent (iteration 3), 32 latents", "agent, 32 latents"]  # by iteration
     assert written["phase"][1]["overall"] == pytest.approx(written["layers"]["all"]["agreement"])
     png = (tmp_path / "set" / "fidelity_phase.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and report["heatmap"].endswith("fidelity_phase.png")

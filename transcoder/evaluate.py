@@ -49,10 +49,13 @@ def _open(folder: str, store_path: str | None, checkpoint: str | None, device: s
     return tset, net, agent, ActivationStore(store_path)
 
 
-def _label(checkpoint: str, agent: dict) -> str:
-    name = Path(checkpoint).with_suffix("").name
+def _label(tset: TranscoderSet, agent: dict) -> str:
+    """Row name: the agent (with its training iteration) and the transcoders' width."""
+    name = Path(tset.agent_path).with_suffix("").name
     it = agent.get("iteration")
-    return name if it is None or str(it) in name else f"{name} (iteration {it})"
+    if it is not None and str(it) not in name:
+        name += f" (iteration {it})"
+    return f"{name}, {tset.layers[0].cfg.n_latents} latents"
 
 
 def _phase_rows(main, levels: list[str], args) -> list[dict]:
@@ -62,7 +65,7 @@ def _phase_rows(main, levels: list[str], args) -> list[dict]:
     for tset, net, agent, store in [main] + [_open(f, None, None, args.device) for f in levels]:
         me, opp = heldout_positions(store, args.positions, args.seed)
         result = phase_agreement(net, splices(tset), me, opp)
-        rows.append((agent.get("iteration", 1 << 30), _label(tset.agent_path, agent), result))
+        rows.append((agent.get("iteration", 1 << 30), _label(tset, agent), result))
     return [{"label": label, **result} for _, label, result in sorted(rows, key=lambda r: r[0])]
 
 

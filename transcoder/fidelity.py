@@ -20,6 +20,8 @@ Every network runs in float32.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -55,7 +57,8 @@ def layer_fidelity(
     out = {}
     for i in tset.blocks:
         heldout = Pairs.from_store(store, *block_sites(i), split="heldout")
-        metrics = reconstruction_metrics(tset.layers[i], heldout)
+        # the store streams CPU tensors: reconstruction runs on a CPU copy
+        metrics = reconstruction_metrics(copy.deepcopy(tset.layers[i]).cpu(), heldout)
         metrics.update(multi_spliced_metrics(net, me, opp, splices(tset, [i])))
         out[layer_name(i)] = metrics
     out["all"] = multi_spliced_metrics(net, me, opp, splices(tset))
