@@ -177,6 +177,7 @@ def run(store, cfg: SkillConfig, out_dir: Path) -> dict:
     solved, rows_fit, rows_test = study_positions(store, cfg)
     threat, targets = threat_targets(solved, n)
     optimal = optimal_actions(solved, n)
+    positions = [s.position for s in solved]
     stems = checkpoints(cfg.levels_dir, cfg.final)
     if cfg.weak not in stems:
         raise SteeringError(f"--weak {cfg.weak} is not one of the checkpoints {stems}")
@@ -198,9 +199,9 @@ def run(store, cfg: SkillConfig, out_dir: Path) -> dict:
         per_ckpt[stem] = {"edits": edit, "live": live, "dicts": dicts, "net": net}
         evaluator = SteeredEvaluator(net, steer_dict, edit)
         for lv in (lv for lv in levels if lv.checkpoint == stem):
-            actions[lv.name] = play_level(net, solved, lv.sims)
+            actions[lv.name] = play_level(net, positions, lv.sims)
             scores[lv.name] = score_level(solved, actions[lv.name], threat, targets)
-            steered_actions[lv.name] = play_level(net, solved, lv.sims, evaluator)
+            steered_actions[lv.name] = play_level(net, positions, lv.sims, evaluator)
             steered_scores[lv.name] = score_level(solved, steered_actions[lv.name], threat, targets)
     order = skill_order(levels, scores)
     rows = np.arange(len(solved))
@@ -252,7 +253,8 @@ def calibrate(store, cfg, solved, threat, targets, rows_fit, rows_test, weak, aw
         ("(b) control: random latents", net, control),
     ):
         evaluator = SteeredEvaluator(net, steer_dict, edits) if edits else None
-        row = score_level(solved, play_level(model, solved, 0, evaluator), threat, targets)
+        chosen = play_level(model, [s.position for s in solved], 0, evaluator)
+        row = score_level(solved, chosen, threat, targets)
         if edits:
             hooks = steering_hooks(steer_dict, edits)
             row["awareness"] = awareness(net, weak["dicts"], store, rows_fit, rows_test, hooks)

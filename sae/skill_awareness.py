@@ -94,7 +94,7 @@ def train_dictionaries(net, checkpoint: str, me, opp, cfg: AwarenessConfig, out_
     d = net.cfg.d_model
     specs = [RunSpec(s, DictConfig("topk", d, cfg.n_latents, cfg.k, in_site=s)) for s in sites]
     train_cfg = TrainConfig(
-        batch_size=cfg.batch_size,
+        batch_size=min(cfg.batch_size, len(me)),
         steps=cfg.steps,
         warmup_steps=min(100, cfg.steps // 10),
         seed=cfg.seed,

@@ -26,6 +26,7 @@ import numpy as np
 from alphazero.agent import AlphaZeroPlayer
 from alphazero.evaluate import SolvedPosition, move_accuracy
 from othello.elo import wilson_interval
+from othello.game import Position
 from sae.steer_threats import resolving_moves
 
 NEVER = -1
@@ -68,12 +69,12 @@ def threat_targets(solved: list[SolvedPosition], n: int) -> tuple[np.ndarray, np
     return targets.any(1) & (legal & ~targets).any(1), targets
 
 
-def play_level(net, solved: list[SolvedPosition], sims: int, evaluator=None) -> np.ndarray:
+def play_level(net, positions: list[Position], sims: int, evaluator=None) -> np.ndarray:
     """Actions [P] of the net at `sims` simulations (float32; a given evaluator, e.g. a
     steered one, replaces the plain copy)."""
     out = []
-    for s in range(0, len(solved), CHUNK):
-        part = [x.position for x in solved[s : s + CHUNK]]
+    for s in range(0, len(positions), CHUNK):
+        part = positions[s : s + CHUNK]
         player = AlphaZeroPlayer(net, sims, dtype="float32", evaluator=evaluator, seed=0)
         out += player.choose(part, list(range(len(part))))
     return np.array(out, np.int64)

@@ -7,8 +7,10 @@ beside its two controls, or sweep the dose (see sae.steer_effect and sae.steer_s
     python -m sae.intervene DICT --store STORE --concepts ... --sweep --plot docs/steer_dose.png
 
 Latents: the top --top-n of each concept by AUC (a concepts report with --report, else
-computed on held-out half A), or --latents 12,40. The agent is the store's (its hash
-checked against the store and the dictionary) unless --checkpoint names it.
+computed on held-out half A), or --latents 12,40. Ops on each latent f_i: scale (f_i -> v
+f_i), clamp (f_i -> v), zero, add (f_i -> f_i + v); the error term is kept. The agent is the
+store's (its hash checked against the store and the dictionary) unless --checkpoint names
+it. The same edit in a game: othello/play.py --p1 'az:CKPT:64+steer:DICT:12,40:scale:5'.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--solver-positions", type=int, default=defaults.solver_positions)
     ap.add_argument("--games", type=int, default=defaults.games, help="match games (0: none)")
     ap.add_argument("--match-sims", type=int, default=defaults.match_sims)
+    ap.add_argument(
+        "--sims", type=int, default=defaults.sims, help="MCTS behind measured moves (0: raw)"
+    )
     ap.add_argument("--resamples", type=int, default=defaults.resamples)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
@@ -89,8 +94,8 @@ def _check_args(ap, args) -> None:
     for name in ("top_n", "positions", "solver_positions", "resamples"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.games < 0 or args.match_sims < 0:
-        ap.error("--games and --match-sims must be >= 0")
+    if min(args.games, args.match_sims, args.sims) < 0:
+        ap.error("--games, --match-sims and --sims must be >= 0")
     if min(args.top_ns) < 1:
         ap.error("--top-ns must be positive")
 
@@ -149,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         solver_positions=args.solver_positions,
         games=args.games,
         match_sims=args.match_sims,
+        sims=args.sims,
         resamples=args.resamples,
         seed=args.seed,
         progress=args.json != "-",

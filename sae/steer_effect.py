@@ -11,7 +11,8 @@ the same positions (paired):
     random_direction  the steered delta replaced, row by row, by one of equal norm along a
                       fixed random direction (`sae.intervene`)
 
-Measured per position, with the raw policy (the net's argmax move) unless noted:
+Measured per position; moves are the raw policy's argmax, or with `sims` the move of an
+MCTS search of the (steered) float32 net:
     policy_mass       policy mass on the concept's target moves: a per-square concept's own
                       square; for threat_defensive@sq the moves that protect sq, for
                       threat_offensive@sq the moves that flip sq (`sae.steer_threats`)
@@ -44,6 +45,7 @@ from othello.game import Position, parse_square
 from sae.auc import auc_matrix
 from sae.intervene import (
     Edit,
+    SteeredEvaluator,
     SteeringError,
     edited_latents,
     random_direction,
@@ -52,6 +54,7 @@ from sae.intervene import (
     steering_hooks,
 )
 from sae.labels import family_of, load_labels
+from sae.skill_levels import play_level
 from sae.steer_threats import capturing_moves, protected, resolving_moves, threatened
 
 CONDITIONS = ("steered", "random_latents", "random_direction")
@@ -68,6 +71,7 @@ class EffectConfig:
     max_empties: int = 14
     games: int = 100  # per condition against the clean agent (0: no matches)
     match_sims: int = 0  # simulations of both players in the matches (0: raw policy)
+    sims: int = 0  # simulations behind the measured moves (0: the raw policy's argmax)
     resamples: int = 1000
     seed: int = 0
     progress: bool = True
@@ -214,10 +218,19 @@ def per_position_accuracy(solved: list[SolvedPosition], actions) -> tuple[np.nda
     )
 
 
-def measure(net, ev: EvalSet, hooks: dict | None) -> dict[str, np.ndarray]:
-    """Per-position numerators (and the protect denominators) of every metric."""
+def measure(net, ev: EvalSet, setup: tuple | None, sims: int = 0) -> dict[str, np.ndarray]:
+    """Per-position numerators (and the protect denominators) of every metric; `setup` =
+    (dictionary, edits, direction) steers, None is the clean net. Moves: the raw policy's
+    argmax, or MCTS with `sims` simulations of the (steered) float32 net."""
+    hooks = steering_hooks(*setup) if setup else None
     probs, values = policy_value(net, ev.me, ev.opp, hooks)
     actions = probs.argmax(1)
+    if sims:
+        evaluator = SteeredEvaluator(net, *setup) if setup else None
+        positions = [
+            Position(int(a), int(b), True, ev.n) for a, b in zip(ev.me, ev.opp, strict=True)
+        ]
+        actions = play_level(net, positions, sims, evaluator)
     out = {"value": values}
     if ev.targets is not None:
         out["policy_mass"] = (probs * ev.targets).sum(1)
@@ -324,12 +337,11 @@ def run_effect(net, dictionary, ev: EvalSet, edits: list[Edit], live, cfg: Effec
     others = random_latents(live, edited_latents(edits), len(edited_latents(edits)), cfg.seed)
     direction = random_direction(dictionary.cfg.d_out, cfg.seed)
     setups = condition_setups(edits, others, direction)
-    clean = measure(net, ev, None)
+    clean = measure(net, ev, None, cfg.sims)
     changes = {}
     for name, (e, d) in setups.items():
-        changes[name] = compare(
-            ev, clean, measure(net, ev, steering_hooks(dictionary, e, d)), rng, cfg.resamples
-        )
+        steered = measure(net, ev, (dictionary, e, d), cfg.sims)
+        changes[name] = compare(ev, clean, steered, rng, cfg.resamples)
         if cfg.games:
             changes[name]["match"] = match_change(net, dictionary, e, d, cfg, name)
     return {

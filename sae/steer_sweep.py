@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from common.io import atomic_write
-from sae.intervene import Edit, SteeringError, random_direction, random_latents, steering_hooks
+from sae.intervene import Edit, SteeringError, random_direction, random_latents
 from sae.steer_effect import (
     CONDITIONS,
     EffectConfig,
@@ -26,7 +26,7 @@ from sae.steer_effect import (
 
 STRENGTHS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 TOP_NS = (1, 5, 10)
-PLOTTED = ("policy_mass", "protect_rate", "outcome_accuracy", "discs_lost")
+PLOTTED = ("policy_mass", "protect_rate", "value", "outcome_accuracy", "discs_lost")
 
 
 def sweep(
@@ -35,7 +35,7 @@ def sweep(
     """One row per (top_n, strength, condition): the change of every metric on the concept's
     positions, or `"non_finite": True`."""
     rng = np.random.default_rng(cfg.seed)
-    clean = measure(net, ev, None)
+    clean = measure(net, ev, None, cfg.sims)
     direction = random_direction(dictionary.cfg.d_out, cfg.seed)
     rows = []
     for n in top_ns:
@@ -47,7 +47,7 @@ def sweep(
                 row = {"top_n": n, "latents": len(latents), "strength": float(strength)}
                 row["condition"] = condition
                 try:
-                    steered = measure(net, ev, steering_hooks(dictionary, e, d))
+                    steered = measure(net, ev, (dictionary, e, d), cfg.sims)
                 except SteeringError:
                     rows.append({**row, "non_finite": True})
                     continue
@@ -84,11 +84,14 @@ def plot_sweep(rows: list[dict], path, title: str, metrics=PLOTTED) -> None:
     import matplotlib.pyplot as plt
 
     metrics = [m for m in metrics if any(isinstance(r.get(m), dict) for r in rows)]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.8), squeeze=False)
+    cols = 3
+    rows_ = -(-(len(metrics) + 1) // cols)  # one more panel holds the legend
+    fig, grid = plt.subplots(rows_, cols, figsize=(4.2 * cols, 3.4 * rows_), squeeze=False)
+    axes, spare = grid.reshape(-1)[: len(metrics)], grid.reshape(-1)[len(metrics) :]
     styles = {"steered": "-", "random_latents": "--", "random_direction": ":"}
     top_ns = sorted({r["top_n"] for r in rows})
     colours = dict(zip(top_ns, plt.cm.viridis(np.linspace(0, 0.85, len(top_ns))), strict=True))
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    for ax, metric in zip(axes, metrics, strict=True):
         for n in top_ns:
             for condition in CONDITIONS:
                 pts = [
@@ -112,7 +115,9 @@ def plot_sweep(rows: list[dict], path, title: str, metrics=PLOTTED) -> None:
         ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colours[n], label=f"top {n}") for n in top_ns]
     handles += [plt.Line2D([], [], color="k", ls=s, label=c) for c, s in styles.items()]
-    axes[0][0].legend(handles=handles, fontsize=7)
+    for ax in spare:
+        ax.axis("off")
+    spare[0].legend(handles=handles, fontsize=9, loc="center")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
