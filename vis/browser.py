@@ -1,0 +1,158 @@
+"""Drive the viewer in a real browser: screenshots for the docs and timings of its pages.
+
+    python -m vis.browser           # serves vis/, writes docs/vis_{list,latent,graph}.png
+    python -m vis.browser --site runs/pipeline/vis --out /tmp/shots
+
+The site folder is served by `http.server` on a free loopback port in a thread; Debian's
+Chromium (`apt-get install -y chromium`) is driven by Playwright for Python
+(requirements-dev.txt; Playwright's own browser download does not work here) with a new,
+empty profile. tests/test_vis_browser.py uses the same helpers. Timings: "first screen" is
+from navigation to the dictionary list drawn, "latent page" from a deep link's hash change to
+the latent's page drawn (the page's own clock, `window.visTimings`, and the wall clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # the test output stays readable
+        pass
+
+
+@contextmanager
+def serve(folder: str | Path):
+    """Yield the base URL of `folder` served on a free loopback port."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def chromium():
+    """A Playwright browser context of the system Chromium with a new, empty profile."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=ARGS,
+            viewport=VIEWPORT,
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def wait_view(page, view: str, timeout_ms: float = 20_000) -> None:
+    """Wait until the app has drawn `view` (it sets <body data-view=...>)."""
+    page.wait_for_selector(f"body[data-view={view}]", timeout=timeout_ms)
+
+
+def open_timed(page, url: str, view: str) -> float:
+    """Go to `url`, wait for `view`; wall-clock milliseconds."""
+    t0 = time.perf_counter()
+    page.goto(url)
+    wait_view(page, view)
+    return (time.perf_counter() - t0) * 1000
+
+
+def hash_timed(page, fragment: str, view: str) -> float:
+    """Change the URL fragment (a deep link inside the app), wait for `view`; milliseconds."""
+    page.evaluate("document.body.dataset.view = 'loading'")
+    t0 = time.perf_counter()
+    page.evaluate("f => { location.hash = f; }", fragment)
+    wait_view(page, view)
+    return (time.perf_counter() - t0) * 1000
+
+
+def busiest_latent(site: Path, data: str, dict_id: str) -> int:
+    """The latent of `dict_id` that fires most often (a page with every panel)."""
+    index = json.loads((site / data / "index.json").read_text())
+    entry = next(d for d in index["dictionaries"] if d["id"] == dict_id)
+    cols = json.loads((site / data / entry["folder"] / "summary.json").read_text())["columns"]
+    labelled = [i for i, label in enumerate(cols["label"]) if label and cols["density"][i]]
+    pool = labelled or range(len(cols["density"]))
+    return max(pool, key=lambda i: (cols["auc"][i] or 0, cols["density"][i] or 0))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m vis.browser",
+        description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--site", default="vis", help="folder holding index.html and data/ (default vis)"
+    )
+    ap.add_argument("--data", default="data", help="data folder inside --site (default data)")
+    ap.add_argument("--out", default="docs", help="folder for vis_{list,latent,graph}.png")
+    ap.add_argument("--dict", help="dictionary id to show (default: the first exported)")
+    ap.add_argument("--latent", type=int, help="latent to show (default: best labelled, busiest)")
+    args = ap.parse_args(argv)
+    site, out = Path(args.site), Path(args.out)
+    index_path = site / args.data / "index.json"
+    if not index_path.exists():
+        sys.exit(f"error: {index_path} not found: export data first (python -m vis.export)")
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"error: {CHROMIUM} not found: apt-get install -y chromium")
+    index = json.loads(index_path.read_text())
+    dict_id = args.dict or index["dictionaries"][0]["id"]
+    latent = args.latent if args.latent is not None else busiest_latent(site, args.data, dict_id)
+    query = "" if args.data == "data" else f"?data={args.data}"
+    out.mkdir(parents=True, exist_ok=True)
+    from common.io import atomic_write_bytes
+
+    with serve(site) as base, chromium() as context:
+        page = context.new_page()
+        first = open_timed(page, f"{base}/index.html{query}#dict={dict_id}", "list")
+        atomic_write_bytes(out / "vis_list.png", page.screenshot())
+        to_latent = hash_timed(page, f"dict={dict_id}&latent={latent}", "latent")
+        atomic_write_bytes(out / "vis_latent.png", page.screenshot(full_page=True))
+        own = page.evaluate("window.visTimings")
+        print(f"first screen {first:.0f} ms (page clock {own['first']:.0f} ms from navigation)")
+        print(f"latent page {to_latent:.0f} ms (page clock {own['latent']:.0f} ms)")
+        sets = [s for s in index["transcoder_sets"] if s["graphs"]]
+        if sets:
+            hash_timed(page, f"set={sets[0]['id']}&graph=0", "graph")
+            atomic_write_bytes(out / "vis_graph.png", page.screenshot(full_page=True))
+        else:
+            print("no attribution graphs in this export: vis_graph.png not written")
+    print(f"screenshots in {out}/")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+// A latent's page: statistics, explanation, histogram, effect on play, example boards,
+// related latents and (transcoders) virtual-weight neighbours.
+import { el, clear, hashLink, message, num, pct, section, signed } from "./dom.js";
+import { drawBoard, drawHeatmap, drawHistogram } from "./draw.js";
+import { boards, labelsOf, latent, summary } from "./data.js";
+
+const LEGEND = () => el("p", { class: "muted legend", text:
+  "Discs as on the board; small dots: legal moves of the side to move; gold dots: moves the exact solver finds " +
+  "optimal (positions with ≤ 14 empty squares); red square: the agent's move (raw policy)." });
+
+function stat(label, value) {
+  return el("div", { class: "stat" }, el("span", { class: "stat-label", text: label }), el("span", { class: "stat-value", text: value }));
+}
+
+function boardGrid(index, list, allBoards, cls = "") {
+  return el("div", { class: `boards ${cls}` }, ...list.map(([b, act]) =>
+    drawBoard(allBoards[b], { activation: act, id: b })));
+}
+
+async function neighbourList(index, dictId, pairs, scoreLabel) {
+  if (!pairs || !pairs.length) return el("p", { class: "muted", text: "none" });
+  const items = [];
+  for (const p of pairs) {
+    const [target, id, score] = p.length === 3 ? p : [dictId, p[0], p[1]];
+    const labels = await labelsOf(index, target);
+    const label = labels ? labels[id] : null;
+    const name = target === dictId ? `#${id}` : `${target} #${id}`;
+    items.push(el("li", {},
+      el("a", { href: hashLink({ dict: target, latent: id }), text: name }),
+      el("span", { class: "score", text: ` ${scoreLabel} ${num(score)}` }),
+      label ? el("span", { class: "label", text: ` ${label}` }) : null));
+  }
+  return el("ol", { class: "neighbours" }, ...items);
+}
+
+function explanation(entry) {
+  const c = entry.concepts;
+  if (!c) return section("Explanation", el("p", { class: "muted", text: "No concepts report for this dictionary." }));
+  const ex = c.explanation;
+  const parts = [];
+  if (ex) {
+    parts.push(el("p", { class: "explanation" }, el("strong", { class: "label", text: ex.label }),
+      ` — fires (≥ ${num(ex.threshold)}) with F1 ${num(ex.f1)}, precision ${num(ex.precision)}, recall ${num(ex.recall)}; AUC ${num(ex.auc)}`));
+  } else {
+    parts.push(el("p", { class: "muted", text: "No label (the latent never fired on the report's positions)." }));
+  }
+  if (c.top.length) {
+    parts.push(el("table", { class: "top-concepts" }, el("tbody", {}, ...c.top.map(([name, auc]) =>
+      el("tr", {}, el("td", { class: "label", text: name }), el("td", { text: num(auc) }),
+        el("td", {}, el("span", { class: "aucbar", style: { width: `${Math.max(0, (auc - 0.5) * 200).toFixed(0)}px` } })))))));
+  }
+  return section("Explanation (concepts report)", ...parts);
+}
+
+export async function renderLatent(app, index, dict, id) {
+  const entry = await latent(dict, id);
+  const sum = await summary(dict);
+  clear(app);
+  const nav = el("nav", { class: "latent-nav" },
+    el("a", { href: hashLink({ dict: dict.id }), text: `← ${dict.id}` }),
+    id > 0 ? el("a", { href: hashLink({ dict: dict.id, latent: id - 1 }), text: `‹ #${id - 1}` }) : null,
+    id + 1 < dict.width ? el("a", { href: hashLink({ dict: dict.id, latent: id + 1 }), text: `#${id + 1} ›` }) : null);
+  if (!entry) {
+    app.append(nav, message("error",
+      `Latent ${id} does not exist in ${dict.id}: it has ${dict.width.toLocaleString("en-US")} latents (0–${dict.width - 1}).`));
+    document.body.dataset.view = "missing";
+    return;
+  }
+  const label = sum.columns.label[id];
+  app.append(nav, el("h1", { class: "title" }, `${dict.id} · latent #${id}`, label ? el("span", { class: "label title-label", text: ` ${label}` }) : null));
+  const all = entry.top ? await boards(index) : null;
+  const stats = el("div", { class: "stats" },
+    stat("density", entry.density ? pct(entry.density, 3) : "never fired"),
+    stat("mean when firing", num(entry.mean)),
+    stat("max", num(entry.max)),
+    stat("positions sampled", index.store.rows.toLocaleString("en-US")));
+  app.append(stats);
+  if (!entry.top) {
+    app.append(message("note", `Latent ${id} never fired in the ${index.store.rows.toLocaleString("en-US")} sampled positions: no examples, histogram or effect.`));
+  }
+  app.append(explanation(entry));
+  if (entry.hist) {
+    app.append(section("Activation histogram (where it fires)",
+      drawHistogram(entry.hist, 0, entry.max, { xlabel: "activation" })));
+  }
+  if (entry.effect) {
+    const e = entry.effect;
+    app.append(section("Effect on play (decoder direction through the rest of the net)",
+      el("div", { class: "effect" }, drawHeatmap(e.policy, index.board_size),
+        el("div", {},
+          stat("value change", signed(e.value)),
+          stat("policy change (TV)", pct(e.tv)),
+          stat("added strength", num(e.strength)),
+          el("p", { class: "muted", text: `Mean change of each move's probability (percentage points) when the latent's decoder ` +
+            `direction × ${num(e.strength)} is added at ${dict.out_site}, over ${index.settings.effect_positions} positions.` })))));
+  }
+  if (entry.top) {
+    app.append(section(`Top activations (${entry.top.length} distinct positions)`, LEGEND(), boardGrid(index, entry.top, all, "top")));
+    app.append(section("Quantile bins (distinct positions ranked by activation, lowest first)",
+      el("div", { class: "qbins" }, ...entry.quantiles.map(([lo, hi, ex], i) =>
+        el("div", { class: "qbin" }, el("h3", { text: `bin ${i + 1}: ${num(lo)} – ${num(hi)}` }), boardGrid(index, ex, all))))));
+  }
+  const related = el("div", { class: "related" },
+    el("div", {}, el("h3", { text: "Similar (decoder cosine)" }), await neighbourList(index, dict.id, entry.similar, "cos")),
+    el("div", {}, el("h3", { text: "Co-firing (Jaccard)" }), await neighbourList(index, dict.id, entry.cofiring, "J")));
+  app.append(section("Related latents", related));
+  if (entry.upstream || entry.downstream) {
+    app.append(section("Virtual weights (transcoder circuit)", el("div", { class: "related" },
+      el("div", {}, el("h3", { text: "Upstream" }), await neighbourList(index, dict.id, entry.upstream, "w")),
+      el("div", {}, el("h3", { text: "Downstream" }), await neighbourList(index, dict.id, entry.downstream, "w")))));
+  }
+  document.body.dataset.view = "latent";
+}
+
+export function latentKeys(e, dict, id) {
+  const go = (i) => { if (i >= 0 && i < dict.width) location.hash = hashLink({ dict: dict.id, latent: i }); };
+  if (e.key === "ArrowRight" || e.key === "]") go(id + 1);
+  else if (e.key === "ArrowLeft" || e.key === "[") go(id - 1);
+  else if (e.key === "u" || e.key === "Escape") location.hash = hashLink({ dict: dict.id });
+  else return false;
+  return true;
+}
