@@ -27,6 +27,8 @@ if __package__ in (None, ""):  # run as `python bench/<this file>.py`
 import common  # noqa: E402, F401, I001  (OpenMP wait policy, before torch loads)
 
 import argparse  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
@@ -62,12 +64,19 @@ def per_latent_auc(acts: np.ndarray, labels: np.ndarray) -> np.ndarray:
     pos = y.sum(0)
     neg = len(y) - pos
     out = np.empty((acts.shape[1], y.shape[1]))
+    np.seterr(invalid="ignore", divide="ignore")  # concepts without positives: NaN
     for j in range(acts.shape[1]):
         values, inverse, counts = np.unique(acts[:, j], return_inverse=True, return_counts=True)
         ends = np.cumsum(counts)
         ranks = (ends - (counts - 1) / 2)[inverse]
         out[j] = (ranks @ y - pos * (pos + 1) / 2) / (pos * neg)
     return out
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def timed(fn, *args, **kw):
@@ -90,7 +99,7 @@ def bench_labels(store: ActivationStore, rows: np.ndarray, solver_rows: np.ndarr
         f"  board families:           {len(rows) / board_s:>12,.0f} positions/s ({board_s:.2f} s)"
     )
     print(
-        f"  + solver families:        {len(solver_rows) / solver_s:>12,.0f} positions/s "
+        f"  solver families:          {len(solver_rows) / solver_s:>12,.0f} positions/s "
         f"({solver_s:.2f} s; {solver_s / max(1, solved) * 1e3:.2f} ms per solved position)"
     )
     print(f"  board, read from cache:   {len(rows) / again_s:>12,.0f} positions/s")
@@ -103,7 +112,9 @@ def default_dictionary(store: ActivationStore, site: str, args) -> Path:
     out = Path("runs/bench_concepts")
     spec = RunSpec(f"topk_k{args.k}_n{args.latents}", DictConfig("topk", store.sites[site],
                    args.latents, args.k, in_site=site))  # fmt: skip
-    cfg = TrainConfig(steps=args.train_steps, warmup_steps=20, checkpoint_every=args.train_steps)
+    cfg = TrainConfig(
+        steps=args.train_steps, warmup_steps=20, checkpoint_every=args.train_steps, progress=False
+    )
     train([spec], Pairs.from_store(store, site), cfg, out_dir=out)
     return out / spec.name / "dictionary.json"
 
@@ -121,6 +132,7 @@ def main() -> None:
     args = ap.parse_args()
     store = ActivationStore(args.store)
     print(f"CPU: {cpu_features()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     cfg = ConceptsConfig(positions=args.positions, solver_positions=args.solver_positions,
                          progress=False)  # fmt: skip
     rows, set_b = sample_positions(store, cfg)
@@ -148,9 +160,13 @@ def main() -> None:
           f"{loop_s:7.2f} s -> {loop_s / auc_s:.1f}x")  # fmt: skip
 
     net, agent = load_net(store, None)
+    cpu0 = cpu_seconds()
     report, report_s = timed(build_report, dict_path, store, net, agent, cfg)
+    cpu = cpu_seconds() - cpu0
     stages = ", ".join(f"{k} {v:.1f}" for k, v in report["seconds"].items())
     print(f"\nfull report ({len(rows):,} positions): {report_s:.1f} s ({stages})")
+    print(f"  CPU time of the report: {cpu:.1f} s (all threads); load average now "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
     rn = report["baselines"]["random_net"]["training"]
     print(
         f"  random-net baseline training: {rn['steps']} steps of {rn['batch_size']} "

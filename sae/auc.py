@@ -182,9 +182,11 @@ def rank_sums(acts, labels: np.ndarray) -> np.ndarray:
     if sc.is_dense:  # dense float64 products over column blocks
         y = torch.from_numpy(labels.astype(np.float64))
         for start in range(0, sc.n_cols, DENSE_CHUNK):
-            cols = np.arange(start, min(sc.n_cols, start + DENSE_CHUNK))
-            block = torch.from_numpy(sc.columns(cols, centred, np.float64))
-            out[cols] = (block.T @ y).numpy()
+            stop = min(sc.n_cols, start + DENSE_CHUNK)
+            e0, e1 = sc.colptr[start], sc.colptr[stop]  # the block's entries are contiguous
+            block = np.zeros((sc.n_rows, stop - start))
+            block[sc.rows[e0:e1], sc.col[e0:e1] - start] = centred[e0:e1]
+            out[start:stop] = (torch.from_numpy(block).T @ y).numpy()
     else:
         m = sc.matrix(centred)
         for start in range(0, labels.shape[1], CONCEPT_CHUNK):

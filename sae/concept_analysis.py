@@ -166,6 +166,7 @@ def analyse(
         "best": best,
         "density": fires / sc.n_rows,
         "live": int(live.sum()),
+        "l0": float(sc.positive().nnz / sc.n_rows),  # features firing (> 0) per position
         "explained": int(explained.sum()),
         "explained_fraction": float(explained.sum() / max(1, live.sum())),
         "families": family_table(auc, labels),

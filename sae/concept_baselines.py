@@ -31,8 +31,8 @@ from sae.train import RunSpec, TrainConfig, train
 @dataclass
 class RandomNetConfig:
     steps: int = 300  # short: the control needs a trained recipe, not a converged one
-    batch_size: int = 2048
-    positions: int = 65536  # training positions sampled from the store's train split
+    batch_size: int = 1024
+    positions: int = 32768  # training positions sampled from the store's train split
     seed: int = 0
 
 

@@ -199,6 +199,7 @@ def _summary(result: dict) -> dict:
     return {
         "features": int(len(result["density"])),
         "live": result["live"],
+        "l0": result["l0"],
         "families": {
             f: {k: v[k] for k in ("best_auc", "mean_best_auc", "best_latent")}
             for f, v in result["families"].items()
@@ -382,6 +383,7 @@ def build_report(dict_path, store: ActivationStore, net, agent: dict, cfg: Conce
         "concepts": _concept_entries(result, labels, cfg.top_latents, probing),
         "latents": latents,
         "live_latents": result["live"],
+        "l0": result["l0"],
         "explained_fraction": result["explained_fraction"],
         "explained_f1": EXPLAINED_F1,
         "coverage": result["coverage"],
@@ -447,6 +449,10 @@ def format_summary(report: dict, explanations: int = 5) -> str:
         f"of {report['live_latents']} live, neurons {_fmt(neurons.get('explained_fraction'))}, "
         f"random net {_fmt(rand.get('explained_fraction'))}"
     )
+    lines.append(
+        f"L0 (features firing per position): dictionary {_fmt(report['l0'], '.1f')}, "
+        f"neurons {_fmt(neurons.get('l0'), '.1f')}, random net {_fmt(rand.get('l0'), '.1f')}"
+    )
     sp = report["sparse_probing"].get("mean_f1", {})
     lines.append(
         "k-sparse probing mean F1: " + ", ".join(f"k={k} {_fmt(v)}" for k, v in sp.items())
@@ -478,8 +484,7 @@ def format_summary(report: dict, explanations: int = 5) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         prog="python -m sae.concepts",
-        description=__doc__.split("\n\n")[0],
-        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("dictionary", help="dictionary checkpoint (dictionary.json or its stem)")
