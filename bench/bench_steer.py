@@ -9,7 +9,8 @@ clean agent as `play.py` builds it (inference dtype "auto": bfloat16 on CPUs wit
 units, else float32), the clean agent in float32, and the steered agent (float32 by design:
 the edit runs on the float32 net), which also encodes, edits and decodes the dictionary's
 site on every batch. Only the time inside each player's `choose` counts. Rounds alternate
-the order; the best round of each player is reported, and the ratio steered / clean.
+the order; the ratio steered / clean is taken within each round (the three players run back
+to back, so a shared machine's load changes cancel) and its median reported.
 The target of issue 13: steered >= 0.70 x clean.
 """
 
@@ -20,6 +21,8 @@ import platform
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
@@ -95,8 +98,8 @@ def main(argv=None) -> None:
     ap.add_argument("--op", default="scale")
     ap.add_argument("--value", type=float, default=10.0)
     ap.add_argument("--sims", type=int, default=64)
-    ap.add_argument("--games", type=int, default=64, help="games per match, in lockstep")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--games", type=int, default=32, help="games per match, in lockstep")
+    ap.add_argument("--rounds", type=int, default=6)
     args = ap.parse_args(argv)
     import torch
 
@@ -108,27 +111,35 @@ def main(argv=None) -> None:
         "steered float32": steered_player(net, dictionary, edits, args.sims, name="steered"),
     }
     dtypes = {k: str(p.evaluator.dtype).removeprefix("torch.") for k, p in players.items()}
-    best = dict.fromkeys(players, 0.0)
+    rates: dict[str, list[float]] = {name: [] for name in players}
     names = list(players)
-    for r in range(args.rounds):
+    for r in range(args.rounds):  # the three back to back, so each round's ratios share a load
         for name in names if r % 2 == 0 else names[::-1]:
             timed = Timed(players[name])
-            play_match(
-                timed, RandomPlayer(r), args.games, net.cfg.board_size, seed=r, progress=False
-            )
-            best[name] = max(best[name], timed.positions / timed.seconds)
+            n = net.cfg.board_size
+            play_match(timed, RandomPlayer(r), args.games, n, seed=r, progress=False)
+            rates[name].append(timed.positions / timed.seconds)
+    steered = np.array(rates["steered float32"])
     print(
-        f"MCTS {args.sims} simulations, {args.games} games in lockstep vs random, best of "
-        f"{args.rounds} rounds; torch threads {torch.get_num_threads()}; {cpu_line()}"
+        f"MCTS {args.sims} simulations, {args.games} games in lockstep vs random, {args.rounds} "
+        f"rounds; torch threads {torch.get_num_threads()}; {cpu_line()}"
     )
     print(
         f"dictionary {dictionary.cfg.in_site} {dictionary.cfg.n_latents} latents "
         f"({dictionary.cfg.architecture}), edit {edits[0].op} {edits[0].value:g} on "
         f"{len(edits[0].latents)} latents"
     )
-    print(f"{'player':<22}{'dtype':>10}{'positions/s':>13}{'steered / this':>16}")
-    for name, rate in best.items():
-        print(f"{name:<22}{dtypes[name]:>10}{rate:>13.1f}{best['steered float32'] / rate:>15.2f}x")
+    print(
+        f"{'player':<22}{'dtype':>10}{'positions/s (median, best)':>30}"
+        f"{'steered / this per round: median [min, max]':>46}"
+    )
+    for name, values in rates.items():
+        v = np.array(values)
+        ratio = steered / v
+        print(
+            f"{name:<22}{dtypes[name]:>10}{np.median(v):>18.1f}{v.max():>12.1f}"
+            f"{np.median(ratio):>28.2f}x [{ratio.min():.2f}, {ratio.max():.2f}]"
+        )
 
 
 if __name__ == "__main__":

@@ -90,9 +90,9 @@ class SkillConfig:
     final: str = "pretrained/agent"
     weak: str = "pretrained/levels/iter_0002"
     steer_block: int = 2
-    steer_top_n: int = 5
+    steer_top_n: int = 1
     steer_op: str = "scale"
-    steer_value: float = 5.0
+    steer_value: float = 5.0  # scale: the middle of the dose-response range
     seed: int = 0
     progress: bool = True
     awareness: AwarenessConfig = field(default_factory=AwarenessConfig)
@@ -122,20 +122,12 @@ def study_positions(store, cfg: SkillConfig):
 
 # -- awareness ---------------------------------------------------------------------------------
 def probe_means(train_x, train_labels, test_x, test_labels) -> dict[str, float]:
-    """Family means of held-out balanced accuracy of linear probes (`sae.probes`)."""
+    """Family means of the held-out balanced accuracy of linear probes (`sae.probes`; one
+    probe per concept, concepts with too few positives left out)."""
     from sae.probes import fit_probe
 
-    scores = np.full(len(test_labels.names), np.nan)
-    valid = [
-        j
-        for j in range(len(test_labels.names))
-        if 0 < train_labels.matrix[:, j].sum() < len(train_labels.matrix)
-        and 0 < test_labels.matrix[:, j].sum() < len(test_labels.matrix)
-    ]
-    for j in valid:
-        result = fit_probe(train_x, train_labels.matrix[:, j], test_x, test_labels.matrix[:, j])
-        scores[j] = result.balanced_accuracy
-    return family_means(scores, test_labels)
+    result = fit_probe(train_x, train_labels.matrix, test_x, test_labels.matrix)
+    return family_means(result.balanced_accuracy, test_labels)
 
 
 def awareness(net, dictionaries, store, rows_fit, rows_test, hooks=None) -> dict:

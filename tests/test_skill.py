@@ -126,3 +126,45 @@ def test_awareness_sees_the_activation_a_steering_edit_leaves():
     scores = np.where(np.char.startswith(np.array(labels.names), "threat"), 0.75, 0.25)
     scores[0] = np.nan  # a concept without both classes is skipped, not averaged
     assert family_means(scores, labels) == {"threat": 0.75, "stability": 0.25}
+
+
+def test_skill_command_end_to_end_on_a_tiny_store(tmp_path, capsys):
+    import json
+
+    pytest.importorskip("sae.probes")  # the probes engineer's module (contracts.md)
+
+    from alphazero.model import save_agent
+    from sae.skill import main
+    from tests.test_labels import make_store
+
+    store = make_store(tmp_path, positions=900)
+    torch.manual_seed(3)
+    save_agent(
+        AlphaZeroNet(NetConfig(d_model=32, n_blocks=2)).eval(), tmp_path / "levels" / "iter_0001"
+    )
+    args = ["--store", str(store.root), "--levels-dir", str(tmp_path / "levels")]
+    args += ["--agent", str(tmp_path / "agent"), "--weak", str(tmp_path / "levels" / "iter_0001")]
+    args += ["--positions", "30", "--awareness-positions", "240", "--sims", "0,2"]
+    args += ["--steer-block", "1", "--steer-top-n", "1", "--sae-steps", "5", "--sae-latents", "32"]
+    args += ["--sae-positions", "300", "--finetune-positions", "40", "--out", str(tmp_path / "out")]
+    args += ["--plot-prefix", str(tmp_path / "skill")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Transition points" in out and "Calibration" in out
+    result = json.loads((tmp_path / "out" / "skill.json").read_text())
+    assert len(result["order"]) == 4
+    for key in ("clean", "steered"):
+        assert sum(result["transition"][key].values()) == result["positions"]["solved"]
+    rows = result["calibration"]["rows"]
+    assert set(rows) == {
+        "weak (before)",
+        "(a) head fine-tuned",
+        "(b) steered",
+        "(b) control: random latents",
+    }
+    assert rows["(a) head fine-tuned"]["awareness"] == rows["weak (before)"]["awareness"]
+    for name in ("adaptation", "transition"):
+        assert (tmp_path / f"skill_{name}.png").stat().st_size > 0
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--weak", "nowhere"])
+    assert "not one of the checkpoints" in str(e.value.code)
