@@ -74,6 +74,7 @@ from sae.skill_levels import (
     threat_targets,
     transition_points,
 )
+from sae.steer_cli import config_from_args
 from sae.steer_effect import heldout_halves, rank_by_auc, top_latents
 from sae.store import ActivationStore, StoreError
 
@@ -183,6 +184,10 @@ def run(store, cfg: SkillConfig, out_dir: Path) -> dict:
     scores, steered_scores, actions, steered_actions, aware, per_ckpt = {}, {}, {}, {}, {}, {}
     for stem in tqdm(stems, desc="checkpoints", disable=not cfg.progress):
         net, _ = load_agent(stem)
+        if not 0 <= cfg.steer_block < net.cfg.n_blocks:
+            raise SteeringError(
+                f"--steer-block {cfg.steer_block}: {stem} has blocks 0..{net.cfg.n_blocks - 1}"
+            )
         folder = out_dir / "dictionaries" / Path(stem).name
         dicts = train_dictionaries(net, stem, me_train, opp_train, cfg.awareness, folder)
         aware[stem] = awareness(net, dicts, store, rows_fit, rows_test)
@@ -345,15 +350,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--awareness-positions", type=int, default=d.awareness_positions)
     ap.add_argument("--sims", type=_numbers, default=d.sims, help="budgets (default 0,16,64,256)")
     ap.add_argument("--levels-dir", default=d.levels_dir, help="earlier checkpoints (*.json)")
-    ap.add_argument("--agent", default=d.final, help="the final agent")
+    ap.add_argument("--agent", dest="final", metavar="AGENT", default=d.final, help="final agent")
     ap.add_argument("--weak", default=d.weak, help="checkpoint calibrated (default iter_0002)")
     ap.add_argument("--steer-block", type=int, default=d.steer_block)
     ap.add_argument("--steer-top-n", type=int, default=d.steer_top_n)
     ap.add_argument("--steer-op", default=d.steer_op, help=f"one of {', '.join(OPS)}")
     ap.add_argument("--steer-value", type=float, default=d.steer_value)
     ap.add_argument("--sae-steps", type=int, default=d.awareness.steps)
-    ap.add_argument("--sae-latents", type=int, default=d.awareness.n_latents)
-    ap.add_argument("--sae-positions", type=int, default=d.awareness.train_positions)
+    ap.add_argument(
+        "--sae-latents", dest="sae_n_latents", metavar="N", type=int, default=d.awareness.n_latents
+    )
+    ap.add_argument(
+        "--sae-positions",
+        dest="sae_train_positions",
+        metavar="N",
+        type=int,
+        default=d.awareness.train_positions,
+    )
     ap.add_argument("--finetune-positions", type=int, default=d.finetune.positions)
     ap.add_argument("--finetune-lr", type=float, default=d.finetune.lr)
     ap.add_argument("--seed", type=int, default=0)
@@ -367,35 +380,17 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--steer-value must be finite")
     if min(args.positions, args.awareness_positions, args.steer_top_n, args.sae_steps) < 1:
         ap.error("sizes must be positive")
+    if not args.finetune_lr > 0:
+        ap.error("--finetune-lr must be positive")
     if not args.sims or min(args.sims) < 0:
         ap.error("--sims must be non-negative integers")
-    progress = args.json != "-"
-    cfg = SkillConfig(
-        positions=args.positions,
-        awareness_positions=args.awareness_positions,
-        sims=args.sims,
-        levels_dir=args.levels_dir,
-        final=args.agent,
-        weak=args.weak,
-        steer_block=args.steer_block,
-        steer_top_n=args.steer_top_n,
-        steer_op=args.steer_op,
-        steer_value=args.steer_value,
-        seed=args.seed,
+    progress, seed = args.json != "-", args.seed
+    cfg = config_from_args(
+        SkillConfig,
+        args,
         progress=progress,
-        awareness=AwarenessConfig(
-            train_positions=args.sae_positions,
-            n_latents=args.sae_latents,
-            steps=args.sae_steps,
-            seed=args.seed,
-            progress=progress,
-        ),
-        finetune=FinetuneConfig(
-            positions=args.finetune_positions,
-            lr=args.finetune_lr,
-            seed=args.seed,
-            progress=progress,
-        ),
+        awareness=config_from_args(AwarenessConfig, args, "sae_", progress=progress, seed=seed),
+        finetune=config_from_args(FinetuneConfig, args, "finetune_", progress=progress, seed=seed),
     )
     torch.manual_seed(args.seed)
     try:

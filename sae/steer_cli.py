@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,14 @@ from sae.labels import UnknownConcept
 from sae.steer_effect import METRICS, SPLITS, EffectConfig, rank_latents, run_effect, sample_eval
 from sae.steer_sweep import STRENGTHS, TOP_NS, format_sweep, plot_sweep, sweep
 from sae.store import ActivationStore, StoreError
+
+
+def config_from_args(cls, args, prefix: str = "", **given):
+    """A config dataclass filled from the parsed arguments named prefix + field (the other
+    fields keep their defaults unless `given`)."""
+    names = {f.name for f in fields(cls)} - set(given)
+    found = {k.removeprefix(prefix): v for k, v in vars(args).items() if k.startswith(prefix)}
+    return cls(**{k: v for k, v in found.items() if k in names}, **given)
 
 
 def _numbers(text: str, kind=float) -> tuple:
@@ -149,16 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     _check_args(ap, args)
     names = [c.strip() for c in args.concepts.split(",") if c.strip()]
-    cfg = EffectConfig(
-        positions=args.positions,
-        solver_positions=args.solver_positions,
-        games=args.games,
-        match_sims=args.match_sims,
-        sims=args.sims,
-        resamples=args.resamples,
-        seed=args.seed,
-        progress=args.json != "-",
-    )
+    cfg = config_from_args(EffectConfig, args, progress=args.json != "-")
     torch.manual_seed(args.seed)
     try:
         store, net, dictionary = load_inputs(args)
