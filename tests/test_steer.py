@@ -305,6 +305,8 @@ def test_measurement_command_prints_effect_and_controls_as_json(tmp_path, capsys
                 "1,2",
                 "--games",
                 "0",
+                "--sims",  # moves from MCTS of the steered net
+                "2",
                 "--resamples",
                 "20",
                 "--plot",
