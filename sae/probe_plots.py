@@ -29,7 +29,7 @@ def family_grid(report: dict, family: str) -> np.ndarray:
     return grid
 
 
-def plot_families(report: dict, families: list[str], path: str | Path) -> Path:
+def plot_families(report: dict, families: list[str], path: str | Path, dpi: int = 110) -> Path:
     """One heatmap panel per family, side by side (wrapped at 6 per row)."""
     cols = min(len(families), 6)
     rows = math.ceil(len(families) / cols)
@@ -37,7 +37,7 @@ def plot_families(report: dict, families: list[str], path: str | Path) -> Path:
     n_sites, n_ckpt = len(report["sites"]), len(names)
     fig, axes = plt.subplots(
         rows, cols, figsize=(1.1 + cols * (0.55 * n_ckpt + 0.6), rows * (0.22 * n_sites + 1.6)),
-        squeeze=False, sharey=True,
+        squeeze=False, sharey=True, layout="constrained",
     )  # fmt: skip
     annotate = len(families) <= ANNOTATE_UP_TO
     image = None
@@ -62,6 +62,6 @@ def plot_families(report: dict, families: list[str], path: str | Path) -> Path:
         fontsize=10,
     )
     path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
     plt.close(fig)
     return path

@@ -26,7 +26,16 @@ thresholds) of the held-out balanced accuracy, accuracy and F1; concepts with fe
 positives or negatives on either side are left out and counted. Output under --out (default
 runs/probes/): probes.json (every number, per concept too; atomic), one heatmap PNG per family
 (site x checkpoint, balanced accuracy), threat.png (both threat families) and overview.png
-(all families); a table per family and checkpoint of the best site is printed.
+(all families); a table per family and checkpoint (best site, and the last site) is printed.
+
+probes.json: {"schema_version": 1, "kind": "probes", "store": {path, hash, board_size},
+"positions": {sampled, train, test, solved_train, solved_test, test_games}, "config",
+"checkpoints": [{name, path, sha256, iteration} | {name: "random", seed, architecture_of}]
+(the heatmap columns, in order), "sites" (rows, in order), "metric", "concept_names",
+"family_names", "families": {family: [concept names]}, "base_rate": [per concept, test],
+"summary": {family: {checkpoint: {site: {balanced_accuracy, accuracy, f1, fitted,
+concepts}}}}, "per_concept": {checkpoint: {site: {balanced_accuracy: [..], accuracy: [..],
+f1: [..]}}} (aligned with concept_names; null where not fitted), "seconds"}.
 """
 
 from __future__ import annotations
@@ -301,21 +310,23 @@ def _fmt(v: float | None) -> str:
 
 
 def format_table(report: dict) -> str:
-    """Per family: the input planes, then per checkpoint the best site's balanced accuracy."""
-    names = checkpoint_names(report)
+    """Per family: the input planes, then per checkpoint the best site's balanced accuracy
+    and that of the last site (what the heads read)."""
+    names, last = checkpoint_names(report), report["sites"][-1]
     width = max(len(f) for f in report["summary"])
     lines = [
-        "held-out balanced accuracy, mean over a family's concepts: the input planes and, per "
-        "checkpoint, the best site",
-        f"{'family':<{width}}  {'input':>6}  " + "  ".join(f"{n:>26}" for n in names),
+        "held-out balanced accuracy, mean over a family's concepts: the input planes, and per "
+        f"checkpoint the best site and {last}",
+        f"{'family':<{width}}  {'input':>6}  " + "  ".join(f"{n:>34}" for n in names),
     ]
     for fam in report["family_names"]:
         by_ckpt = report["summary"][fam]
         inp = by_ckpt[names[0]].get(INPUT, {}).get("balanced_accuracy")
-        cells = [
-            f"{_fmt(score):>5} {site or '':>20}"
-            for site, score in (best_site(report, fam, n) for n in names)
-        ]
+        cells = []
+        for n in names:
+            site, score = best_site(report, fam, n)
+            final = by_ckpt[n].get(last, {}).get("balanced_accuracy")
+            cells.append(f"{_fmt(score):>5} {site or '':>20} {_fmt(final):>7}")
         lines.append(f"{fam:<{width}}  {_fmt(inp):>6}  " + "  ".join(cells))
     return "\n".join(lines)
 
@@ -328,7 +339,7 @@ def write_outputs(report: dict, out: Path) -> list[Path]:
     threats = [f for f in THREATS if f in report["summary"]]
     if threats:
         written.append(plot_families(report, threats, out / "threat.png"))
-    written.append(plot_families(report, report["family_names"], out / "overview.png"))
+    written.append(plot_families(report, report["family_names"], out / "overview.png", dpi=70))
     return written
 
 
