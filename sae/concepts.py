@@ -201,7 +201,7 @@ def _summary(result: dict) -> dict:
         "live": result["live"],
         "l0": result["l0"],
         "families": {
-            f: {k: v[k] for k in ("best_auc", "mean_best_auc", "best_latent")}
+            f: {k: v[k] for k in ("best_auc", "mean_best_auc", "best_latent", "best_concept")}
             for f, v in result["families"].items()
         },
         "coverage": result["coverage"],
