@@ -174,3 +174,19 @@ def analyse(
         "reconstruction": {k: v["score"] for k, v in board["reconstruction"].items()},
         "board_metrics": board,
     }
+
+
+def summary(result: dict) -> dict:
+    """The headline numbers of `analyse` (what a baseline reports)."""
+    return {
+        "features": int(len(result["density"])),
+        "live": result["live"],
+        "l0": result["l0"],
+        "families": {
+            f: {k: v[k] for k in ("best_auc", "mean_best_auc", "best_latent", "best_concept")}
+            for f, v in result["families"].items()
+        },
+        "coverage": result["coverage"],
+        "reconstruction": result["reconstruction"],
+        "explained_fraction": result["explained_fraction"],
+    }

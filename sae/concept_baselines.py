@@ -23,7 +23,10 @@ import torch
 
 from alphazero.model import AlphaZeroNet, NetConfig
 from sae.activations import evaluate_positions
+from sae.auc import SortedColumns
+from sae.concept_analysis import analyse, latent_columns, summary
 from sae.data import Pairs
+from sae.labels import Labels
 from sae.model import DictConfig, Dictionary
 from sae.train import RunSpec, TrainConfig, train
 
@@ -86,3 +89,31 @@ def train_like(
         "seconds": round(time.perf_counter() - t0, 1),
     }
     return dictionary, info
+
+
+def neuron_baseline(net, store, rows, site: str, labels: Labels, set_b, cfg) -> dict:
+    """The block's raw MLP neurons on the analysed positions."""
+    hidden_site, note = neuron_site(site, net.cfg.n_blocks)
+    me, opp = store.read("me", rows), store.read("opp", rows)
+    hidden = site_activations(net, me, opp, [hidden_site])[hidden_site]
+    result = analyse(SortedColumns.from_dense(hidden), labels, set_b, cfg.top_concepts)
+    return {"site": hidden_site, "note": note, **summary(result)}
+
+
+def random_net_baseline(net, store, rows, config: dict, labels: Labels, set_b, cfg) -> dict:
+    """The dictionary's recipe trained briefly on a random net's activations (a seeded sample
+    of the store's training positions), analysed on the random net's activations at the
+    same positions as the dictionary."""
+    rc, dcfg = cfg.random_net, DictConfig.from_dict(config["dictionary"])
+    control = random_net(net.cfg, rc.seed).to(net.stem.weight.device)
+    pick = np.random.default_rng([rc.seed, 2]).permutation(store.rows("train"))[: rc.positions]
+    pick = np.sort(pick)
+    sites = [dcfg.in_site, dcfg.out_site]
+    acts = site_activations(control, store.read("me", pick), store.read("opp", pick), sites)
+    y = None if dcfg.autoencoder else acts[dcfg.out_site]
+    trained, info = train_like(config, acts[dcfg.in_site], y, rc, cfg.progress)
+    me, opp = store.read("me", rows), store.read("opp", rows)
+    x = site_activations(control, me, opp, [dcfg.in_site])[dcfg.in_site]
+    sc = latent_columns(trained.to(net.stem.weight.device), x)
+    result = analyse(sc, labels, set_b, cfg.top_concepts)
+    return {"site": dcfg.in_site, "training": info, "seed": rc.seed, **summary(result)}

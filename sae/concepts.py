@@ -27,157 +27,32 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from alphazero.model import load_agent
 from common.io import CheckpointError, atomic_write_json, bundle_paths, read_json
-from othello import batch
-from othello import bitboard as bb
 from sae.absorption import CHILD, PARENT, absorption
-from sae.activations import file_hash
-from sae.auc import SortedColumns, auc_matrix  # noqa: F401  (auc_matrix: this module's API)
-from sae.concept_analysis import (
-    EXPLAINED_F1,
-    TOP_CONCEPTS,
-    TOP_LATENTS,
-    analyse,
-    groups,
-    latent_columns,
+from sae.auc import auc_matrix  # noqa: F401  (part of this module's interface)
+from sae.concept_analysis import EXPLAINED_F1, analyse, groups, latent_columns
+from sae.concept_baselines import RandomNetConfig, neuron_baseline, random_net_baseline
+from sae.concept_inputs import (  # noqa: F401  (ConceptsConfig: part of this module's API)
+    ConceptsConfig,
+    ReportError,
+    check_inputs,
+    load_net,
+    position_labels,
+    sample_positions,
 )
-from sae.concept_baselines import (
-    RandomNetConfig,
-    neuron_site,
-    random_net,
-    site_activations,
-    train_like,
-)
-from sae.labels import (
-    MAX_EMPTIES,
-    Labels,
-    UnknownConcept,
-    board_names,
-    family_of,
-    load_labels,
-    solver_names,
-)
+from sae.concepts_table import format_summary
+from sae.labels import Labels, UnknownConcept, board_names, family_of, solver_names
 from sae.model import load_dictionary
 from sae.sparse_probing import KS, k_sparse_probing
 from sae.store import ActivationStore, StoreError
 
 SCHEMA_VERSION = 1
-
-
-class ReportError(ValueError):
-    """The inputs do not fit together (one line says what)."""
-
-
-@dataclass
-class ConceptsConfig:
-    positions: int = 20000  # held-out positions analysed (50k: the bench, ~2 min)
-    solver_positions: int = 2000  # of them, solved exactly (cached after the first run)
-    max_empties: int = MAX_EMPTIES
-    concepts: list[str] | None = None  # restrict to these families / names
-    top_latents: int = TOP_LATENTS
-    top_concepts: int = TOP_CONCEPTS
-    baselines: bool = True
-    random_net: RandomNetConfig = field(default_factory=RandomNetConfig)
-    seed: int = 0
-    progress: bool = True
-
-
-# -- inputs ---------------------------------------------------------------------------------
-def check_inputs(config: dict, store: ActivationStore, in_site: str, d_in: int) -> None:
-    """One-line errors for a store that does not fit the dictionary."""
-    if in_site not in store.sites:
-        raise ReportError(
-            f"{store.root} has no activations at {in_site}, the dictionary's input site; "
-            f"it holds {', '.join(store.sites)}"
-        )
-    if store.sites[in_site] != d_in:
-        raise ReportError(
-            f"{store.root}: {in_site} has {store.sites[in_site]} dims, the dictionary reads {d_in}"
-        )
-    data = config.get("data") or {}
-    trained = (data.get("checkpoint") or {}).get("sha256")
-    here = (store.manifest.get("checkpoint") or {}).get("sha256")
-    if trained and here and trained != here:
-        raise ReportError(
-            f"the dictionary was trained on activations of agent {data['checkpoint'].get('path')} "
-            f"(sha256 {trained}), but {store.root} holds agent "
-            f"{store.manifest['checkpoint'].get('path')} (sha256 {here})"
-        )
-    origin = Path(data.get("store") or "") / "manifest.json"
-    if data.get("store") and origin.exists():
-        size = json.loads(origin.read_text()).get("board_size")
-        if size is not None and size != store.board_size:
-            raise ReportError(
-                f"the dictionary was trained on a {size}x{size} store ({data['store']}), "
-                f"{store.root} is {store.board_size}x{store.board_size}"
-            )
-    if not store.manifest.get("split", {}).get("heldout_rows"):
-        raise ReportError(f"{store.root} has no held-out positions (collected with --heldout 0)")
-
-
-def load_net(store: ActivationStore, checkpoint: str | None):
-    """The agent the store was collected with (its weights hash checked)."""
-    recorded = store.manifest.get("checkpoint") or {}
-    path = checkpoint or recorded.get("path")
-    if not path:
-        raise ReportError(f"{store.root} records no agent checkpoint: pass --checkpoint")
-    weights, _ = bundle_paths(path)
-    if not weights.exists():
-        raise ReportError(f"agent checkpoint {weights} not found: pass --checkpoint")
-    if recorded.get("sha256") and file_hash(weights) != recorded["sha256"]:
-        raise ReportError(
-            f"{weights} is not the agent {store.root} was collected with (sha256 differs)"
-        )
-    net, agent_config = load_agent(path)
-    if net.cfg.board_size != store.board_size:
-        raise ReportError(
-            f"{path} plays {net.cfg.board_size}x{net.cfg.board_size}, {store.root} is "
-            f"{store.board_size}x{store.board_size}"
-        )
-    return net, {"path": str(path), "sha256": file_hash(weights)}
-
-
-def sample_positions(store: ActivationStore, cfg: ConceptsConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted held-out rows, bool set B): a seeded sample, halves split by game."""
-    held = store.rows("heldout")
-    rng = np.random.default_rng(cfg.seed)
-    rows = np.sort(rng.permutation(held)[: cfg.positions])
-    games = store.read("game", rows)
-    ids = np.unique(games)
-    set_b = np.isin(games, rng.permutation(ids)[: len(ids) // 2])
-    return rows, set_b
-
-
-def position_labels(store: ActivationStore, rows: np.ndarray, cfg: ConceptsConfig) -> Labels:
-    """Board labels for every row; solver labels on a seeded sample of the endgame rows."""
-    board = load_labels(store, rows, progress=cfg.progress)
-    if cfg.solver_positions <= 0:
-        return board
-    me, opp = store.read("me", rows), store.read("opp", rows)
-    empties = batch.popcount(~(me | opp) & np.uint64(bb.geometry(store.board_size).full))
-    endgame = np.flatnonzero(empties <= cfg.max_empties)
-    pick = np.sort(
-        np.random.default_rng([cfg.seed, 1]).permutation(endgame)[: cfg.solver_positions]
-    )
-    solver = load_labels(
-        store, rows[pick], solver=True, progress=cfg.progress, max_empties=cfg.max_empties
-    )
-    extra = solver.select([n for n in solver.names if solver.is_solver(n)])
-    matrix = np.zeros((len(rows), len(extra.names)), bool)
-    matrix[pick] = extra.matrix
-    solved = np.zeros(len(rows), bool)
-    solved[pick] = extra.solved
-    return Labels(
-        board.names + extra.names, np.concatenate([board.matrix, matrix], 1), rows, solved
-    )
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -192,22 +67,6 @@ def _finite(x):
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
-
-
-def _summary(result: dict) -> dict:
-    """What a baseline reports (the dictionary reports more)."""
-    return {
-        "features": int(len(result["density"])),
-        "live": result["live"],
-        "l0": result["l0"],
-        "families": {
-            f: {k: v[k] for k in ("best_auc", "mean_best_auc", "best_latent", "best_concept")}
-            for f, v in result["families"].items()
-        },
-        "coverage": result["coverage"],
-        "reconstruction": result["reconstruction"],
-        "explained_fraction": result["explained_fraction"],
-    }
 
 
 def _latent_entries(result: dict, names: list[str], top: int) -> dict:
@@ -279,7 +138,12 @@ def build_report(dict_path, store: ActivationStore, net, agent: dict, cfg: Conce
     dcfg = dictionary.cfg
     check_inputs(config, store, dcfg.in_site, dcfg.d_in)
     seconds = {}
-    stages = tqdm(total=6, desc="concepts report", disable=not cfg.progress, file=sys.stderr)
+    stages = tqdm(
+        total=4 + 2 * cfg.baselines,
+        desc="concepts report",
+        disable=not cfg.progress,
+        file=sys.stderr,
+    )
 
     def stage(name, t0):
         seconds[name] = round(time.perf_counter() - t0, 2)
@@ -303,35 +167,9 @@ def build_report(dict_path, store: ActivationStore, net, agent: dict, cfg: Conce
 
     baselines = {}
     if cfg.baselines:
-        me, opp = store.read("me", rows), store.read("opp", rows)
-        site, note = neuron_site(dcfg.in_site, net.cfg.n_blocks)
-        hidden = site_activations(net, me, opp, [site])[site]
-        neurons = analyse(SortedColumns.from_dense(hidden), labels, set_b, cfg.top_concepts)
-        baselines["neurons"] = {"site": site, "note": note, **_summary(neurons)}
-        del hidden
+        baselines["neurons"] = neuron_baseline(net, store, rows, dcfg.in_site, labels, set_b, cfg)
         t = stage("neurons", t)
-        rc = cfg.random_net
-        control = random_net(net.cfg, rc.seed).to(net.stem.weight.device)
-        train_rows = store.rows("train")
-        pick = np.sort(np.random.default_rng([rc.seed, 2]).permutation(train_rows)[: rc.positions])
-        acts = site_activations(
-            control, store.read("me", pick), store.read("opp", pick), [dcfg.in_site, dcfg.out_site]
-        )
-        y = None if dcfg.out_site == dcfg.in_site else acts[dcfg.out_site]
-        trained, info = train_like(config, acts[dcfg.in_site], y, rc, cfg.progress)
-        x_random = site_activations(control, me, opp, [dcfg.in_site])[dcfg.in_site]
-        random_result = analyse(
-            latent_columns(trained.to(net.stem.weight.device), x_random),
-            labels,
-            set_b,
-            cfg.top_concepts,
-        )
-        baselines["random_net"] = {
-            "site": dcfg.in_site,
-            "training": info,
-            "seed": rc.seed,
-            **_summary(random_result),
-        }
+        baselines["random_net"] = random_net_baseline(net, store, rows, config, labels, set_b, cfg)
         t = stage("random net", t)
 
     probing, probing_summary = sparse_probing(sc, labels, set_b)
@@ -408,77 +246,6 @@ def concept_latents(report_or_path, concept: str, n: int = 5) -> list[int]:
     if concept not in report["concepts"]:
         raise UnknownConcept(f"unknown concept {concept!r} in this report")
     return [int(latent) for latent, _ in report["concepts"][concept]["top_latents"][:n]]
-
-
-def _fmt(v, spec=".3f") -> str:
-    return "-" if v is None else format(v, spec)
-
-
-def format_summary(report: dict, explanations: int = 5) -> str:
-    base = report.get("baselines", {})
-    neurons, rand = base.get("neurons", {}), base.get("random_net", {})
-    p = report["positions"]
-    lines = [
-        f"{report['dictionary']['path']}: {report['dictionary']['architecture']} "
-        f"{report['dictionary']['n_latents']} latents at {report['dictionary']['site']}; "
-        f"{p['auc']} held-out positions ({p['solver']} solved)",
-        "",
-        f"{'family':<18} {'best AUC':>8} {'mean':>6}  {'neurons':>8} {'mean':>6}  "
-        f"{'random':>8} {'mean':>6}  best concept (latent)",
-    ]
-    for family, v in report["families"].items():
-        nf = neurons.get("families", {}).get(family, {})
-        rf = rand.get("families", {}).get(family, {})
-        lines.append(
-            f"{family:<18} {_fmt(v['best_auc']):>8} {_fmt(v['mean_best_auc']):>6}  "
-            f"{_fmt(nf.get('best_auc')):>8} {_fmt(nf.get('mean_best_auc')):>6}  "
-            f"{_fmt(rf.get('best_auc')):>8} {_fmt(rf.get('mean_best_auc')):>6}  "
-            f"{v['best_concept'] or '-'} ({v['best_latent']})"
-        )
-    lines.append("")
-    for metric in ("coverage", "reconstruction"):
-        for fam in report[metric]:
-            lines.append(
-                f"{metric} {fam}: dictionary {_fmt(report[metric][fam])}, neurons "
-                f"{_fmt(neurons.get(metric, {}).get(fam))}, "
-                f"random net {_fmt(rand.get(metric, {}).get(fam))}"
-            )
-    lines.append(
-        f"explained at F1 >= {report['explained_f1']}: "
-        f"dictionary {_fmt(report['explained_fraction'])} "
-        f"of {report['live_latents']} live, neurons {_fmt(neurons.get('explained_fraction'))}, "
-        f"random net {_fmt(rand.get('explained_fraction'))}"
-    )
-    lines.append(
-        f"L0 (features firing per position): dictionary {_fmt(report['l0'], '.1f')}, "
-        f"neurons {_fmt(neurons.get('l0'), '.1f')}, random net {_fmt(rand.get('l0'), '.1f')}"
-    )
-    sp = report["sparse_probing"].get("mean_f1", {})
-    lines.append(
-        "k-sparse probing mean F1: " + ", ".join(f"k={k} {_fmt(v)}" for k, v in sp.items())
-    )
-    ab = report["absorption"]
-    if "mean_absorption_fraction" in ab:
-        lines.append(
-            f"absorption ({ab['child']} -> {ab['parent']}): mean fraction "
-            f"{_fmt(ab['mean_absorption_fraction'])}, full {_fmt(ab['full_absorption_rate'])} "
-            f"over {ab['probe_true_positives']} probe true positives; "
-            f"main latents {ab['main_latents']}"
-        )
-    else:
-        lines.append(f"absorption: {ab.get('skipped')}")
-    best = sorted(
-        ((v["f1"], int(k), v) for k, v in report["latents"].items() if v["f1"] is not None),
-        key=lambda t: -t[0],
-    )[:explanations]
-    lines.append("")
-    lines.append("best-explained latents:")
-    for f1, latent, v in best:
-        lines.append(
-            f"  latent {latent}: {v['label']} (F1 {f1:.3f}, precision {v['precision']:.3f}, "
-            f"recall {v['recall']:.3f}, AUC {v['auc']:.3f}, fires on {v['density']:.1%})"
-        )
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
