@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
     folder = Path(args.folder)
     heatmap = Path(args.heatmap or folder / "fidelity_phase.png")
     title = (
-        f"Top-1 agreement, all MLPs replaced by transcoders ({args.positions} held-out positions)"
+        "Top-1 agreement of the net with every MLP replaced by its transcoder and the original"
+        f"\n({args.positions} held-out positions of each row's agent's own games)"
     )
     report["heatmap"] = str(plot_phase_heatmap(report["phase"], heatmap, title))
     atomic_write_json(args.json or folder / "fidelity.json", report)
