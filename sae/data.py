@@ -6,9 +6,9 @@ over the store), `Pairs` one (x, y) pair that every dictionary trained on it use
 y is x, or a single transcoder). Each dictionary takes its (input, target) from a batch with
 `data.pick(batch, dictionary_config)`. Shuffling is two-level so reads stay sequential: each
 epoch visits blocks of consecutive training rows in a seeded random order, loads a window of
-blocks (a few tens of MiB per column), and shuffles rows within the window. Everything is a
-function of (seed, batch index), so a resumed run continues with exactly the batches it
-would have seen, whatever the columns.
+blocks (128k rows: 64 MiB per float16 column of 256), and shuffles rows within it.
+Everything is a function of (seed, batch index), so a resumed run continues with exactly the
+batches it would have seen, whatever the columns.
 """
 
 from __future__ import annotations
