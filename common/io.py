@@ -96,6 +96,15 @@ def _fsync_file(path: str) -> None:
         os.close(fd)
 
 
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _default_file_mode()
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call `write(tmp_path)`, then rename tmp_path to `path` (same folder, so rename is atomic)."""
     path = Path(path)
@@ -106,6 +115,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     try:
         write(tmp)
         _fsync_file(tmp)  # whatever `write` did, the bytes are on disk before the rename
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; a written file gets the usual mode
         crash_point(f"before rename {path.name}")
         os.replace(tmp, path)
     except BaseException:

@@ -124,3 +124,14 @@ def test_recorded_paths_resolve_beside_the_file_then_from_the_working_directory(
     assert resolve_recorded("../agent", base) == base / "../agent"  # a bundle's stem
     monkeypatch.chdir(tmp_path)  # an older file: relative to where it was written from
     assert resolve_recorded("store", base) == Path("store")
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    import os
+
+    from common.io import atomic_write_text
+
+    atomic_write_text(tmp_path / "a.txt", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
