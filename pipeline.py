@@ -1,107 +1,241 @@
-"""The whole pipeline on its quick default: agent -> activations -> SAEs -> metrics.
+"""The whole chain on its quick default, ending in the feature viewer on what it made.
 
-    python pipeline.py                      # ~4 minutes on 2 CPU cores
-    python pipeline.py --agent pretrained/agent --positions 300000
+    python pipeline.py                      # the shipped agent; ~8 minutes on 2 CPU cores
+    python pipeline.py --from-scratch       # train a quick agent first (+ ~1 minute)
+    python pipeline.py --out runs/p2 --positions 100000
 
-Steps (each is one of the documented commands, run in turn; an interrupted pipeline rerun
-with the same --out picks up where it stopped, since every step resumes):
-  1. train an agent with the quick preset (skipped with --agent, e.g. the shipped one)
-  2. collect its activations at blocks.2.resid_post from real games (`python -m sae.activations`)
-  3. train a quick grid of L1 and TopK SAEs on them (`python train_sae.py --sweep --quick`)
-  4. print the held-out metrics table (scaling.json holds every metric of every run)
+Stages (each one of the documented commands, run as a child process with its own progress
+bars; outputs under --out):
+  agent        the shipped agent (pretrained/agent), or --from-scratch: train_alphazero.py
+               --preset quick
+  activations  python -m sae.activations: blocks.2.resid_post (the SAEs) and every block's
+               mlp_in / mlp_out (the transcoders) from the agent's games
+  saes         python train_sae.py --sweep --quick: a small L1 + TopK grid with held-out
+               metrics (scaling.json) and plots
+  transcoders  python train_transcoder.py --all-layers --skip (quick settings), then
+               python -m transcoder.evaluate (fidelity.json)
+  concepts     python -m sae.concepts per dictionary (quick settings: concepts.json)
+  export       python -m vis.export ... --with-viewer: the viewer and its data in OUT/vis
+
+A stage is skipped when its outputs exist and its inputs (the command, the hashes of the
+files it reads) are those it last finished with (OUT/stages.json); otherwise it runs, and
+every command resumes what a killed run left. A stage whose module is missing says
+"skipped: <module> not available". The end prints a table (stage, status, seconds, output)
+and the `python -m http.server` line that opens the viewer.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
+import json
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-SITE = "blocks.2.resid_post"
+from common.io import CheckpointError, atomic_write_json, bundle_paths, read_json
+
+SAE_SITE = "blocks.2.resid_post"
+STAMPS = "stages.json"
+# quick settings: small enough for minutes on 2 cores, enough to exercise every panel
+QUICK_TRANSCODERS = ["--latents", "1024", "--steps", "300", "--batch-size", "2048"]
+QUICK_CONCEPTS = ["--positions", "5000", "--solver-positions", "300", "--no-baselines"]
 
 
-def run_step(title: str, cmd: list[str]) -> None:
-    print(f"\n== {title}\n$ {' '.join(cmd)}", flush=True)
-    t0 = time.perf_counter()
-    result = subprocess.run(cmd)
-    if result.returncode != 0:
-        sys.exit(
-            f"pipeline stopped: `{' '.join(cmd)}` exited with {result.returncode}; "
-            f"rerun `python pipeline.py` with the same options to resume"
+@dataclass
+class Stage:
+    name: str
+    commands: list[list[str]]
+    inputs: list[Path]  # files whose content the stage depends on
+    outputs: list[Path]  # what it leaves behind (all present = done)
+    module: str | None = None  # guard: skipped while this module is missing
+    shown: str = ""  # output named in the summary table
+    status: str = ""
+    seconds: float = 0.0
+
+
+def file_digest(path: Path) -> str:
+    if not path.exists():
+        return "missing"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def fingerprint(stage: Stage) -> str:
+    # --resume only says how a rerun continues: the same stage with or without it
+    commands = [[c for c in cmd if c != "--resume"] for cmd in stage.commands]
+    parts = [commands, [(str(p), file_digest(p)) for p in stage.inputs]]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Pipeline:
+    def __init__(self, out: Path, py: str):
+        self.out, self.py, self.stages = out, py, []
+        path = out / STAMPS
+        self.stamps = read_json(path, "pipeline stamps") if path.exists() else {}
+
+    def run(self, stage: Stage, number: int, total: int) -> None:
+        title = f"[{number}/{total}] {stage.name}"
+        self.stages.append(stage)
+        if stage.module and importlib.util.find_spec(stage.module) is None:
+            stage.status = f"skipped: {stage.module} not available"
+            print(f"\n== {title}: {stage.status}", flush=True)
+            return
+        key = fingerprint(stage)
+        if self.stamps.get(stage.name, {}).get("inputs") == key and all(
+            p.exists() for p in stage.outputs
+        ):
+            stage.status = "up to date"
+            print(f"\n== {title}: up to date ({stage.shown})", flush=True)
+            return
+        print(f"\n== {title}", flush=True)
+        t0 = time.perf_counter()
+        for cmd in stage.commands:
+            print("$ " + " ".join(cmd), flush=True)
+            code = subprocess.run(cmd).returncode
+            if code != 0:
+                sys.exit(
+                    f"pipeline stopped at {stage.name}: `{' '.join(cmd)}` exited with {code}; "
+                    f"rerun the same `python pipeline.py` to resume"
+                )
+        stage.seconds = time.perf_counter() - t0
+        stage.status = "ran"
+        # inputs are read again: a stage may write what it also reads (none does today)
+        self.stamps[stage.name] = {"inputs": fingerprint(stage), "seconds": stage.seconds}
+        atomic_write_json(self.out / STAMPS, self.stamps)
+        print(f"== {stage.name}: done in {stage.seconds:.0f} s", flush=True)
+
+    def table(self) -> str:
+        rows = [("stage", "status", "seconds", "output")]
+        for s in self.stages:
+            rows.append((s.name, s.status, f"{s.seconds:.0f}" if s.seconds else "-", s.shown))
+        total = sum(s.seconds for s in self.stages)
+        rows.append(("total", "", f"{total:.0f}", ""))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        return "\n".join(
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows
         )
-    print(f"== {title}: done in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
-def main(argv=None) -> None:
+def sae_runs(folder: Path) -> list[Path]:
+    """Run folders of a finished sweep, in scaling.json's order."""
+    scaling = folder / "scaling.json"
+    if not scaling.exists():
+        return []
+    return [folder / run for run in read_json(scaling, "scaling table")]
+
+
+def transcoder_dicts(folder: Path) -> list[Path]:
+    path = folder / "transcoders.json"
+    layers = read_json(path, "transcoder set")["layers"] if path.exists() else []
+    return [folder / Path(stem).parent for stem in layers if stem]
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 2)[2],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
     )
     ap.add_argument("--out", type=Path, default=Path("runs/pipeline"), help="output folder")
-    ap.add_argument("--agent", help="use this agent checkpoint instead of training one")
-    ap.add_argument("--positions", type=int, default=200_000, help="activation rows")
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--agent", default="pretrained/agent", help="agent checkpoint to study")
+    ap.add_argument(
+        "--from-scratch", action="store_true", help="train a quick agent instead of --agent"
+    )
+    ap.add_argument("--positions", type=int, default=200_000, help="activation rows to collect")
+    ap.add_argument("--device", default="cpu", help="torch device for the trainers (cpu)")
+    ap.add_argument("--port", type=int, default=8000, help="port in the printed server line")
     args = ap.parse_args(argv)
-    py = sys.executable
+    if args.positions < 1000:
+        ap.error("--positions must be at least 1000")
+    py, out = sys.executable, args.out
+    out.mkdir(parents=True, exist_ok=True)
+    pipe = Pipeline(out, py)
+    total = 6
 
-    if args.agent:
-        agent = args.agent
-    else:
-        run_dir = args.out / "agent"
-        cmd = [
-            py,
-            "train_alphazero.py",
-            "--preset",
-            "quick",
-            "--out",
-            str(run_dir),
-            "--device",
-            args.device,
-        ]
+    # 1. agent
+    if args.from_scratch:
+        run_dir = out / "agent"
+        cmd = [py, "train_alphazero.py", "--preset", "quick", "--out", str(run_dir)]
+        cmd += ["--device", args.device]
         if (run_dir / "state" / "state.json").exists():
             cmd.append("--resume")
-        run_step("1/3 train the agent (quick preset)", cmd)
-        agent = str(run_dir / "agent")
+        agent = run_dir / "agent"
+        pipe.run(Stage("agent", [cmd], [], [bundle_paths(agent)[1]], shown=str(agent)), 1, total)
+    else:
+        agent = Path(args.agent)
+        if not bundle_paths(agent)[1].exists():
+            ap.error(f"agent checkpoint {bundle_paths(agent)[1]} not found")
+        stage = Stage("agent", [], [], [], shown=f"{agent} (shipped)")
+        pipe.stages.append(stage)
+        stage.status = "given"
+        print(f"\n== [1/{total}] agent: {agent}", flush=True)
+    agent_json = bundle_paths(agent)[1]
+    try:
+        n_blocks = int(read_json(agent_json, "agent checkpoint")["net"]["n_blocks"])
+    except (CheckpointError, KeyError, TypeError, ValueError) as e:
+        sys.exit(f"error: {agent_json}: no network settings ({e})")
 
-    store = args.out / "acts"
-    run_step(
-        "2/3 collect activations",
-        [
-            py,
-            "-m",
-            "sae.activations",
-            "--checkpoint",
-            agent,
-            "--sites",
-            SITE,
-            "--positions",
-            str(args.positions),
-            "--out",
-            str(store),
-        ],
+    # 2. activations
+    store = out / "acts"
+    blocks = [f"blocks.{i}.{k}" for i in range(n_blocks) for k in ("mlp_in", "mlp_out")]
+    sites = ",".join([SAE_SITE, *blocks])
+    cmd = [py, "-m", "sae.activations", "--checkpoint", str(agent), "--sites", sites]
+    cmd += ["--positions", str(args.positions), "--out", str(store)]
+    manifest = store / "manifest.json"
+    pipe.run(Stage("activations", [cmd], [agent_json], [manifest], shown=str(store)), 2, total)
+
+    # 3. the quick SAE grid
+    sae_dir = out / "sae"
+    cmd = [py, "train_sae.py", "--sweep", "--quick", "--store", str(store), "--site", SAE_SITE]
+    cmd += ["--out", str(sae_dir)]
+    scaling = sae_dir / "scaling.json"
+    pipe.run(Stage("saes", [cmd], [manifest], [scaling], shown=str(scaling)), 3, total)
+
+    # 4. a transcoder per block (quick settings), and their fidelity
+    tc_dir = out / "transcoders"
+    train_tc = [py, "train_transcoder.py", "--store", str(store), "--all-layers", "--skip"]
+    train_tc += [*QUICK_TRANSCODERS, "--out", str(tc_dir)]
+    evaluate = [py, "-m", "transcoder.evaluate", str(tc_dir), "--store", str(store)]
+    evaluate += ["--positions", "2048", "--solver-positions", "300", "--games", "0"]
+    stage = Stage(
+        "transcoders",
+        [train_tc, evaluate],
+        [manifest],
+        [tc_dir / "transcoders.json", tc_dir / "fidelity.json"],
+        module="transcoder.train_cli",
+        shown=str(tc_dir),
     )
-    run_step(
-        "3/3 train and evaluate a quick SAE grid",
-        [
-            py,
-            "train_sae.py",
-            "--sweep",
-            "--quick",
-            "--store",
-            str(store),
-            "--site",
-            SITE,
-            "--out",
-            str(args.out / "sae"),
-        ],
+    pipe.run(stage, 4, total)
+    tc_ready = stage.status in ("ran", "up to date")
+
+    # 5. the concepts report of every dictionary
+    dicts = sae_runs(sae_dir) + (transcoder_dicts(tc_dir) if tc_ready else [])
+    report = [py, "-m", "sae.concepts", "--store", str(store), *QUICK_CONCEPTS, "--quiet"]
+    cmds = [[*report, str(d / "dictionary.json")] for d in dicts]
+    inputs = [manifest] + [d / "dictionary.json" for d in dicts]
+    outputs = [d / "concepts.json" for d in dicts]
+    stage = Stage(
+        "concepts", cmds, inputs, outputs, module="sae.concepts", shown=f"{len(dicts)} reports"
     )
-    print(
-        f"\nAll done. Agent: {agent}; activations: {store}; SAEs and "
-        f"{args.out / 'sae' / 'scaling.json'} under {args.out / 'sae'}"
-    )
+    pipe.run(stage, 5, total)
+
+    # 6. export for the viewer
+    site = out / "vis"
+    sources = [str(d) for d in sae_runs(sae_dir)] + ([str(tc_dir)] if tc_ready else [])
+    cmd = [py, "-m", "vis.export", *sources, "--store", str(store)]
+    cmd += ["--out", str(site / "data"), "--with-viewer"]
+    reads = inputs + outputs + [scaling, tc_dir / "transcoders.json", tc_dir / "fidelity.json"]
+    code = Path(__file__).resolve().parent / "vis"
+    viewer = sorted(p for p in code.rglob("*") if p.suffix in (".py", ".js", ".html", ".css"))
+    stage = Stage("export", [cmd], reads + viewer, [site / "data" / "index.json"], shown=str(site))
+    pipe.run(stage, 6, total)
+
+    print("\n" + pipe.table())
+    print(f"\nOpen the viewer:\n    python -m http.server {args.port} -d {site}")
+    print(f"    then browse http://localhost:{args.port}/")
 
 
 if __name__ == "__main__":

@@ -414,7 +414,10 @@ def test_cli_errors_are_one_line_and_leave_the_folder(exported, tmp_path, capsys
 def test_a_failed_export_leaves_the_previous_folder_whole(exported, tmp_path, monkeypatch):
     inputs, folder, _ = exported
     out = tmp_path / "data"
+    killed = tmp_path / ".data.tmp-999999999"  # an earlier export killed mid-way
+    (killed / "dicts").mkdir(parents=True)
     export([str(inputs["sae"])], out, cfg=FAST)
+    assert not killed.exists()
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     import vis.export as ex
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -57,6 +58,7 @@ from vis.related import cofiring_latents, similar_latents
 VIS_ROOT = Path(__file__).resolve().parent
 VIEWER_FILES = ("index.html", "style.css", "js")
 SUMMARY_CONCEPTS = 3  # top concept names per latent in the list view (search)
+POLICY_DECIMALS = 4
 
 
 @dataclass
@@ -260,7 +262,8 @@ class Exporter:
                     quantiles=[[lo, hi, self._examples(ex)] for lo, hi, ex in st["quantiles"]],
                     effect={
                         "strength": strength[i],
-                        "policy": effects["policy"][i],
+                        # probability changes below 1e-4 are noise: 4 decimals keep the files small
+                        "policy": np.round(effects["policy"][i], POLICY_DECIMALS) + 0.0,
                         "value": effects["value"][i],
                         "tv": effects["tv"][i],
                     },
@@ -422,6 +425,7 @@ def export(
         tset["tset"].check_net(net)
     extra = [read_graph(p) for p in graph_files]
     notes: list[str] = []
+    remove_stale_exports(Path(out))
     with atomic_dir(out) as tmp:
         ex = Exporter(store, net, agent, cfg, tmp)
         by_id = {s.id: s for s in sources}
@@ -444,6 +448,20 @@ def export(
         index = ex.finish(entries, sweeps, sets, sorted(set(notes)))
     index["sizes"], index["seconds"] = ex.sizes, ex.seconds
     return index
+
+
+def remove_stale_exports(out: Path) -> None:
+    """Temporary folders of exports to `out` that were killed (their process is gone)."""
+    for tmp in out.parent.glob(f".{out.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit():
+            continue  # atomic_dir's own backup (".tmp-old") is its to restore
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def copy_viewer(site: Path) -> None:
@@ -477,24 +495,16 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="also copy the viewer page into the parent of --out",
     )
-    ap.add_argument(
-        "--positions",
-        type=int,
-        default=d.positions,
-        help=f"store rows sampled (default {d.positions})",
-    )
-    ap.add_argument(
-        "--effect-positions",
-        type=int,
-        default=d.effect_positions,
-        help=f"positions decoder effects average over (default {d.effect_positions})",
-    )
-    ap.add_argument(
-        "--graphs",
-        type=int,
-        default=d.graphs,
-        help=f"attribution graphs per transcoder set (default {d.graphs})",
-    )
+    for flag, what in (
+        ("positions", "store rows sampled"),
+        ("effect_positions", "positions decoder effects average over"),
+        ("graphs", "attribution graphs per transcoder set"),
+    ):
+        default = getattr(d, flag)
+        ap.add_argument(
+            "--" + flag.replace("_", "-"), type=int, default=default,
+            help=f"{what} (default {default})",
+        )  # fmt: skip
     ap.add_argument(
         "--graph-json",
         action="append",

@@ -162,7 +162,7 @@ function logTicks(lo, hi) {
 }
 
 // Scatter of points {x, y, label, group, current} on log-log axes (the sweep's frontier).
-export function drawScatter(points, { width = 420, height = 260, xlabel = "", ylabel = "", href = null } = {}) {
+export function drawScatter(points, { width = 380, height = 220, xlabel = "", ylabel = "" } = {}) {
   const pad = { l: 46, r: 12, t: 10, b: 34 };
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "scatter", role: "img" });
   const ok = points.filter((p) => p.x > 0 && p.y > 0);

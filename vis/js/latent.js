@@ -92,7 +92,8 @@ export async function renderLatent(app, index, dict, id) {
           stat("policy change (TV)", pct(e.tv)),
           stat("added strength", num(e.strength)),
           el("p", { class: "muted", text: `Mean change of each move's probability (percentage points) when the latent's decoder ` +
-            `direction × ${num(e.strength)} is added at ${dict.out_site}, over ${index.settings.effect_positions} positions.` })))));
+            `direction × ${num(e.strength)} is added at ${dict.out_site}, over ${index.settings.effect_positions} positions. ` +
+            `Red: played more, blue: less; the darkest square is ±${num(100 * Math.max(...e.policy.map(Math.abs)))} pp.` })))));
   }
   if (entry.top) {
     app.append(section(`Top activations (${entry.top.length} distinct positions)`, LEGEND(), boardGrid(index, entry.top, all, "top")));

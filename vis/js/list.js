@@ -45,8 +45,8 @@ function describe(index, dict, cols) {
 function metrics(dict) {
   const rows = METRICS.filter(([k]) => dict.metrics[k] !== undefined);
   if (!rows.length) return null;
-  return section("Metrics (held-out)", el("table", { class: "metrics" },
-    el("tbody", {}, ...rows.map(([k, label]) => el("tr", {}, el("th", { text: label }), el("td", { text: num(dict.metrics[k], 4) }))))));
+  return section("Metrics (held-out)", el("dl", { class: "facts two" },
+    ...rows.flatMap(([k, label]) => [el("dt", { text: label }), el("dd", { text: num(dict.metrics[k], 4) })])));
 }
 
 function scaling(index, dict) {
@@ -111,8 +111,6 @@ export class LatentList {
     clear(app);
     app.append(el("h1", { class: "title", text: dict.id }),
       el("div", { class: "overview" }, describe(index, dict, this.cols), metrics(dict), concepts(dict, sum)));
-    const plots = scaling(index, dict);
-    if (plots) app.append(plots);
     this.table = el("tbody");
     this.count = el("p", { class: "count", role: "status" });
     this.pager = el("div", { class: "pager" });
@@ -121,6 +119,8 @@ export class LatentList {
     const head = el("thead", {}, el("tr", {}, ...["latent", "density", "max act", "policy effect", "value Δ", "best AUC", "label"]
       .map((t) => el("th", { text: t }))));
     app.append(section("Latents", sorts, this.count, el("table", { class: "latents" }, head, this.table), this.pager));
+    const plots = scaling(index, dict);
+    if (plots) app.append(plots);
     this.filter();
     document.body.dataset.view = "list";
   }

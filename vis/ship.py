@@ -1,0 +1,87 @@
+"""Rebuild the viewer data shipped in the repository (vis/data) in one command.
+
+    python -m vis.ship                     # what exists of the list below -> vis/data
+    python -m vis.ship --dry-run           # print the export command only
+
+What ships: the seed's recommended SAEs on blocks.2.resid_post (ReLU + L1, coefficient 3
+and 4, 1024 and 2048 latents: runs/sae_agent/l1_{3,4}_n{1024,2048}), the TopK run with the
+lowest held-out FVU in runs/sae_agent/scaling.json, and the transcoder set runs/transcoders,
+all exported from the shipped agent's store data/acts/agent. Runs that do not exist yet are
+named and left out; the export itself is `python -m vis.export` (vis/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from common.io import CheckpointError, read_json
+from vis.export import main as export_main
+
+RECOMMENDED = ("l1_3_n1024", "l1_3_n2048", "l1_4_n1024", "l1_4_n2048")
+
+
+def best_topk(sweep: Path) -> str | None:
+    """The TopK (or BatchTopK) run of the sweep with the lowest held-out FVU."""
+    path = sweep / "scaling.json"
+    if not path.exists():
+        return None
+    scaling = read_json(path, "scaling table")
+    runs = [
+        (m["fvu"], name)
+        for name, m in scaling.items()
+        if m.get("architecture") != "relu" and m.get("fvu") is not None
+    ]
+    return min(runs)[1] if runs else None
+
+
+def shipped_sources(sweep: Path, transcoders: Path) -> tuple[list[str], list[str]]:
+    """(sources to export, what is missing)."""
+    names = list(RECOMMENDED)
+    top = best_topk(sweep)
+    if top:
+        names.append(top)
+    sources, missing = [], []
+    for name in names:
+        (sources if (sweep / name / "dictionary.json").exists() else missing).append(
+            str(sweep / name)
+        )
+    if not top:
+        missing.append(f"a TopK run in {sweep / 'scaling.json'}")
+    if (transcoders / "transcoders.json").exists():
+        sources.append(str(transcoders))
+    else:
+        missing.append(str(transcoders))
+    return sources, missing
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m vis.ship",
+        description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--sweep", default="runs/sae_agent", help="the SAE sweep folder")
+    ap.add_argument("--transcoders", default="runs/transcoders", help="the transcoder set")
+    ap.add_argument("--store", default="data/acts/agent", help="the shipped agent's store")
+    ap.add_argument("--out", default="vis/data", help="data folder (default vis/data)")
+    ap.add_argument("--dry-run", action="store_true", help="print the export command only")
+    args, rest = ap.parse_known_args(argv)
+    try:
+        sources, missing = shipped_sources(Path(args.sweep), Path(args.transcoders))
+    except CheckpointError as e:
+        sys.exit(f"error: {e}")
+    for m in missing:
+        print(f"not shipped (missing): {m}")
+    if not sources:
+        sys.exit(f"error: nothing to ship: none of the runs exist under {args.sweep}")
+    export = [*sources, "--store", args.store, "--out", args.out, *rest]
+    print("python -m vis.export " + " ".join(export), flush=True)
+    if not args.dry_run:
+        export_main(export)
+
+
+if __name__ == "__main__":
+    main()
