@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         first = open_timed(page, f"{base}/index.html{query}#dict={dict_id}", "list")
         atomic_write_bytes(out / "vis_list.png", page.screenshot())
         to_latent = hash_timed(page, f"dict={dict_id}&latent={latent}", "latent")
+        page.keyboard.press("?")  # the fixed key line would sit across a full-page shot
         atomic_write_bytes(out / "vis_latent.png", page.screenshot(full_page=True))
         own = page.evaluate("window.visTimings")
         print(f"first screen {first:.0f} ms (page clock {own['first']:.0f} ms from navigation)")

@@ -107,7 +107,10 @@ def _dict_stem(arg: str) -> Path:
         p = p / "dictionary"
     stem = bundle_paths(p)[1]
     if not stem.exists():
-        raise ExportError(f"{arg}: no dictionary here (expected {stem})")
+        raise ExportError(
+            f"{arg}: no dictionary here (name a dictionary.json, its stem or its run folder, "
+            f"or a transcoder set folder)"
+        )
     return stem
 
 
