@@ -5,6 +5,8 @@ one-line errors for a dictionary without a matching store."""
 from __future__ import annotations
 
 import json
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -264,12 +266,17 @@ def test_index_lists_every_dictionary_with_metrics_and_plots(exported):
     assert not list(folder.parent.glob(".data.tmp-*"))
 
 
-def test_latent_statistics_match_a_direct_encoding(exported):
+def _sae(exported):
+    """The SAE's exported latents, its dictionary and a direct encoding of the sample."""
     inputs, folder, index = exported
     entry = next(d for d in index["dictionaries"] if d["id"] == RUN)
     dictionary, _ = load_dictionary(inputs["sae"] / "dictionary")
     rows, f = _sample_acts(inputs, index, dictionary)
-    latents = _latents(folder, entry)
+    return inputs, folder, entry, dictionary, rows, f, _latents(folder, entry)
+
+
+def test_latent_statistics_match_a_direct_encoding(exported):
+    inputs, folder, entry, dictionary, rows, f, latents = _sae(exported)
     boards = _read(folder, "boards.json")["boards"]
     summary = _read(folder, f"{entry['folder']}/summary.json")
     store = inputs["store"]
@@ -310,11 +317,7 @@ def test_latent_statistics_match_a_direct_encoding(exported):
 
 
 def test_related_latents_and_effects_match_brute_force(exported):
-    inputs, folder, index = exported
-    entry = next(d for d in index["dictionaries"] if d["id"] == RUN)
-    dictionary, _ = load_dictionary(inputs["sae"] / "dictionary")
-    _, f = _sample_acts(inputs, index, dictionary)
-    latents = _latents(folder, entry)
+    inputs, folder, _, dictionary, _, f, latents = _sae(exported)
     w = torch.nn.functional.normalize(dictionary.W_dec.detach(), dim=1)
     cos = (w @ w.T).numpy()
     on = f > 0
@@ -435,3 +438,47 @@ def test_export_refuses_graphs_without_a_transcoder_set(exported, tmp_path):
     inputs, _, _ = exported
     with pytest.raises(ExportError, match="needs a transcoder set"):
         export([str(inputs["sae"])], tmp_path / "d", graph_files=[inputs["graph"]], cfg=FAST)
+
+
+def test_circuit_panels_once_the_transcoder_modules_exist(exported, tmp_path, monkeypatch):
+    """Virtual weights and attribution graphs through the contracted functions (stand-ins
+    here until transcoder.virtual_weights / attribution / prune / graph_json land)."""
+    inputs, _, _ = exported
+    seen = {}
+
+    def top_connections(net, layers, k=10):
+        seen["layers"] = len(layers)
+        return {1: {5: {"upstream": [[0, 3, 0.5]], "downstream": []}}}
+
+    def to_json(graph, labels=None):
+        node = {"node_id": "0_3_0", "feature": 3, "layer": 0, "feature_type": "transcoder"}
+        meta = {"slug": f"g{graph['me']}", "prompt": str(graph["opp"])}
+        return {"metadata": meta, "nodes": [node], "links": [], "scores": {"replacement": 0.5}}
+
+    fakes = {
+        "transcoder.virtual_weights": {"top_connections": top_connections},
+        "transcoder.attribution": {
+            "build_graph": lambda net, layers, me, opp, target=None: {
+                "me": int(me[0]),
+                "opp": int(opp[0]),
+            },
+        },
+        "transcoder.prune": {"prune_graph": lambda g, **kw: g},
+        "transcoder.graph_json": {"to_json": to_json},
+    }
+    for name, attrs in fakes.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attrs)
+        monkeypatch.setitem(sys.modules, name, module)
+    out = tmp_path / "data"
+    index = export([str(inputs["tc"])], out, cfg=FAST)
+    assert index["notes"] == [] and seen["layers"] == 2
+    block1 = _latents(out, index["dictionaries"][1])
+    assert block1[5]["upstream"] == [["tc-blocks.0", 3, 0.5]] and "upstream" not in block1[4]
+    graphs = index["transcoder_sets"][0]["graphs"]
+    boards = _read(out, "boards.json")["boards"]
+    assert len(graphs) == FAST.graphs
+    for g in graphs:  # each graph names the board of the position it was built on
+        me = int(_read(out, g["file"])["metadata"]["slug"][1:])
+        pos = Position.from_text(boards[g["board"]][0].replace("+", "-").replace("*", "-"))
+        assert pos.me == me and g["prompt"] == str(pos.opp)

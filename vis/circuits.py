@@ -33,9 +33,9 @@ def _module(name: str, notes: list[str]):
         return None
 
 
-def connections(net, layers, ids: list[str], k: int, notes: list[str]) -> dict:
+def connections(net, layers, ids: list[str | None], k: int, notes: list[str]) -> dict:
     """{block: {latent: {"upstream": [[dict id, latent, weight], ...], "downstream": ...}}}
-    with block numbers replaced by the exported dictionary ids."""
+    with block numbers replaced by the exported dictionary ids (`ids[block]`)."""
     vw = _module("transcoder.virtual_weights", notes)
     if vw is None:
         return {}

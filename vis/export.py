@@ -98,7 +98,7 @@ class ExportError(ValueError):
 
 # -- finding what to export ------------------------------------------------------------------
 def _scalars(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if isinstance(v, int | float) and v is not None}
+    return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
 
 
 def _dict_stem(arg: str) -> Path:
@@ -123,47 +123,52 @@ def _unique(name: str, taken: set[str]) -> str:
     return name
 
 
+def _transcoder_set(folder: Path, device: str, taken: set[str]) -> tuple[list[Source], dict]:
+    """(a Source per block's transcoder, the set's index entry); `layers` lists the
+    dictionary id of each block (null for a block without one)."""
+    tset = load_transcoder_set(folder, device, partial=True)
+    set_id = _unique(folder.name, taken)
+    fidelity = folder / "fidelity.json"
+    fid = read_json(fidelity, "fidelity report") if fidelity.exists() else {}
+    per_layer = fid.get("layers") or {}
+    sources, ids = [], [None] * tset.n_blocks
+    for block in tset.blocks:
+        stem = folder / tset.config["layers"][block]
+        config = read_json(bundle_paths(stem)[1], "dictionary config")
+        ids[block] = _unique(f"{set_id}-blocks.{block}", taken)
+        metrics = _scalars(per_layer.get(f"blocks.{block}") or {})
+        sources.append(
+            Source(
+                tset.layers[block],
+                config,
+                stem,
+                ids[block],
+                "transcoder",
+                metrics,
+                set_id=set_id,
+                block=block,
+            )
+        )
+    entry = {
+        "id": set_id,
+        "path": str(folder.absolute()),
+        "layers": ids,
+        "metrics": _scalars(per_layer.get("all") or {}),
+        "plots": [str(p) for p in sorted(folder.glob("*.png"))],
+        "tset": tset,
+    }
+    return sources, entry
+
+
 def find_sources(args: list[str], device: str) -> tuple[list[Source], list[dict], list[dict]]:
     """(dictionaries, sweeps, transcoder sets) named on the command line."""
     sources, sweeps, sets, taken = [], {}, [], set()
     for arg in args:
         if (Path(arg) / CONFIG_NAME).exists() or Path(arg).name == CONFIG_NAME:
             folder = Path(arg).parent if Path(arg).name == CONFIG_NAME else Path(arg)
-            tset = load_transcoder_set(folder, device, partial=True)
-            set_id = _unique(folder.name, taken)
-            fidelity = folder / "fidelity.json"
-            fid = read_json(fidelity, "fidelity report") if fidelity.exists() else {}
-            layers = fid.get("layers") or {}
-            ids = []
-            for block in tset.blocks:
-                stem = folder / tset.config["layers"][block]
-                _, config = load_dictionary(stem, device)
-                sid = _unique(f"{set_id}-blocks.{block}", taken)
-                metrics = _scalars(layers.get(f"blocks.{block}") or {})
-                sources.append(
-                    Source(
-                        tset.layers[block],
-                        config,
-                        stem,
-                        sid,
-                        "transcoder",
-                        metrics,
-                        set_id=set_id,
-                        block=block,
-                    )
-                )
-                ids.append(sid)
-            plots = [str(p) for p in sorted(folder.glob("*.png"))]
-            sets.append(
-                {
-                    "id": set_id,
-                    "path": str(folder.absolute()),
-                    "layers": ids,
-                    "metrics": _scalars(layers.get("all") or {}),
-                    "plots": plots,
-                    "tset": tset,
-                }
-            )
+            layer_sources, tset = _transcoder_set(folder, device, taken)
+            sources += layer_sources
+            sets.append(tset)
             continue
         stem = _dict_stem(arg)
         dictionary, config = load_dictionary(stem, device)
@@ -436,7 +441,7 @@ def export(
         for tset in sets:
             layers = tset.pop("tset").layers
             links = connections(net, layers, tset["layers"], cfg.related, notes)
-            for sid in tset["layers"]:
+            for sid in filter(None, tset["layers"]):
                 neighbours[sid] = links.get(by_id[sid].block, {})
             chosen, positions = ex.graph_positions()
             graphs = build_graphs(net, layers, positions, notes)
@@ -504,10 +509,8 @@ def main(argv: list[str] | None = None) -> None:
         ("graphs", "attribution graphs per transcoder set"),
     ):
         default = getattr(d, flag)
-        ap.add_argument(
-            "--" + flag.replace("_", "-"), type=int, default=default,
-            help=f"{what} (default {default})",
-        )  # fmt: skip
+        flag_name = "--" + flag.replace("_", "-")
+        ap.add_argument(flag_name, type=int, default=default, help=f"{what} (default {default})")
     ap.add_argument(
         "--graph-json",
         action="append",
