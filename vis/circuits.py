@@ -57,6 +57,9 @@ def build_graphs(net, layers, positions: list[tuple[int, int]], notes: list[str]
     mods = [_module(n, notes) for n in names]
     if any(m is None for m in mods):
         return []
+    if any(d is None for d in layers):
+        notes.append("skipped: attribution graphs need a transcoder for every block")
+        return []
     attribution, prune, graph_json = mods
     graphs = []
     for me, opp in positions:

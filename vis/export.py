@@ -446,8 +446,8 @@ def export(
             chosen, positions = ex.graph_positions()
             graphs = build_graphs(net, layers, positions, notes)
             boards = ex.boards.ref(chosen[: len(graphs)])
-            if extra and tset is sets[0]:
-                graphs, boards = graphs + extra, boards + [None] * len(extra)
+            if extra and tset is sets[0]:  # graph files given first, then the built ones
+                graphs, boards = extra + graphs, [None] * len(extra) + boards
             tset["graphs"] = ex.graphs(tset["id"], graphs, boards)
             tset["plots"] = ex.copy_plots(tset["id"], tset["plots"])
         entries = [ex.dictionary(s, neighbours.get(s.id)) for s in sources]
