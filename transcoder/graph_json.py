@@ -1,0 +1,193 @@
+"""Attribution graphs as JSON in circuit-tracer's schema (docs/attribution_graph.md).
+
+    {"metadata": {slug, scan, prompt_tokens, prompt, node_threshold, schema_version,
+                  transcoder_list, + ours: board_size, target, logit, prob, value, pruned,
+                  edge_threshold, node_counts},
+     "qParams": {pinnedIds, supernodes, linkType, clickedId, sg_pos},
+     "nodes": [{node_id, feature, layer, ctx_idx, feature_type, activation, influence,
+                token_prob, is_target_logit, clerp, jsNodeId}, ...],
+     "links": [{source, target, weight}, ...],
+     "scores": {"replacement", "completeness", "replacement_no_bias", "completeness_no_bias"}}
+
+A board is the "prompt": its tokens are the input features that are on (`mine@c3`, ...), one
+context index each, and everything else sits at the last index (circuit-tracer's front end
+draws nodes by layer and context index, and drops a feature id seen at more than 2/3 of the
+tokens, so the tokens must be many). Node ids follow circuit-tracer where it has them:
+latents `{block}_{latent}_{ctx}`, inputs `E_{feature}_{ctx}`, the target
+`{n_blocks + 1}_{action}_{ctx}`; errors `{block}_error_{ctx}` and biases
+`{layer}_bias_{ctx}` (circuit-tracer's `0_{layer}_{ctx}` for errors can collide with a latent
+id). `influence` is circuit-tracer's cumulative share (small = important). Latents and the
+target carry their pre-activation / logit as `activation`, so on an unpruned graph anyone
+can check exactness from the file alone (`exactness`). Scores are those of the unpruned graph.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from common.io import CheckpointError, read_json
+from othello.game import Position
+from transcoder.attribution import BIAS, ERROR, INPUT, LATENT, TARGET, VALUE, AttributionGraph
+from transcoder.prune import PrunedGraph, cumulative_influence, graph_scores
+
+SCHEMA_VERSION = 1
+FEATURE_TYPES = {
+    LATENT: "cross layer transcoder",  # circuit-tracer's name for any transcoder feature
+    TARGET: "logit",
+    ERROR: "mlp reconstruction error",
+    INPUT: "embedding",
+    BIAS: "bias",
+}
+CONCEPTS_FILE = "concepts.json"
+
+
+# -- latent labels from concepts reports ----------------------------------------------------
+def concept_labels(folders: list[str | os.PathLike | None]) -> list[dict[int, str]]:
+    """Per block {latent: label} from `<folder>/concepts.json` (sae.concepts reports; a
+    missing file gives no labels for that block). The label names the concept and its AUC."""
+    labels = []
+    for folder in folders:
+        path = Path(folder) / CONCEPTS_FILE if folder is not None else None
+        if path is None or not path.exists():
+            labels.append({})
+            continue
+        report = read_json(path, "concepts report")
+        if not isinstance(report, dict) or not isinstance(report.get("latents"), dict):
+            raise CheckpointError(f"{path} is not a concepts report (no 'latents')")
+        block = {}
+        for latent, info in report["latents"].items():
+            if isinstance(info, dict) and info.get("label"):
+                block[int(latent)] = f"{info['label']} (AUC {float(info.get('auc') or 0):.2f})"
+        labels.append(block)
+    return labels
+
+
+# -- the JSON -------------------------------------------------------------------------------
+def _prompt(graph: AttributionGraph) -> str:
+    return Position(graph.me, graph.opp, True, graph.board_size).to_text()
+
+
+def to_json(
+    graph: AttributionGraph | PrunedGraph,
+    labels: list[dict[int, str]] | None = None,
+    slug: str | None = None,
+    prompt: str | None = None,
+    transcoders: list[str] | None = None,
+) -> dict:
+    """The graph (pruned or not) in circuit-tracer's schema plus `scores` (of the unpruned
+    graph). `labels`: per block {latent: label}, e.g. from `concept_labels`."""
+    pruned = graph if isinstance(graph, PrunedGraph) else None
+    g = pruned.graph if pruned else graph
+    A = g.adjacency.detach().double().cpu()
+    N = g.n_nodes
+    if pruned:
+        cumulative, nodes, edges = pruned.cumulative, pruned.node_mask, pruned.edge_mask
+    else:
+        cumulative = cumulative_influence(g)[1]
+        nodes, edges = torch.ones(N, dtype=torch.bool), A != 0
+    nodes, edges = nodes.cpu(), edges.cpu() & (A != 0)
+    cumulative = cumulative.double().cpu()
+    activation = g.activation.detach().double().cpu()
+
+    inputs = [i for i in range(N) if g.kind[i] == INPUT]
+    ctx_of = {i: c for c, i in enumerate(inputs)}
+    last = len(inputs)  # latents, errors, biases and the target sit after the board's tokens
+    tokens = [g.node_name(i) for i in inputs] + [g.target_name]
+    labels = labels or []
+    ids, out_nodes = {}, []
+    for i in range(N):
+        kind, layer, feature = int(g.kind[i]), int(g.layer[i]), int(g.feature[i])
+        ctx = ctx_of.get(i, last)
+        if kind == LATENT:
+            node_id = f"{layer}_{feature}_{ctx}"
+            clerp = labels[layer].get(feature, "") if layer < len(labels) else ""
+        elif kind == INPUT:
+            node_id, feature, clerp = f"E_{feature}_{ctx}", ctx, g.node_name(i)
+        elif kind == ERROR:
+            node_id, clerp = f"{layer}_error_{ctx}", f"Err: mlp of block {layer}"
+        elif kind == BIAS:
+            lay = "E" if layer < 0 else str(layer)
+            node_id, clerp = f"{lay}_bias_{ctx}", f"Bias: {g.node_name(i).split(':')[-1]}"
+        else:
+            node_id = f"{layer}_{feature}_{ctx}"
+            what = "value" if g.target == VALUE else f'"{g.target_name}"'
+            clerp = f"Output {what} (p={g.prob:.3f})"
+        ids[i] = node_id
+        if not bool(nodes[i]):
+            continue
+        act = float(activation[i])
+        out_nodes.append(
+            {
+                "node_id": node_id,
+                "jsNodeId": node_id,
+                "feature": feature,
+                "layer": "E" if kind == INPUT or (kind == BIAS and layer < 0) else str(layer),
+                "ctx_idx": ctx,
+                "feature_type": FEATURE_TYPES[kind],
+                "activation": None if act != act else act,  # NaN (biases) -> null
+                "influence": float(cumulative[i]),
+                "token_prob": g.prob if kind == TARGET else 0.0,
+                "is_target_logit": kind == TARGET,
+                "clerp": clerp,
+            }
+        )
+    dst, src = edges.nonzero(as_tuple=True)
+    links = [
+        {"source": ids[int(s)], "target": ids[int(t)], "weight": float(A[t, s])}
+        for t, s in zip(dst.tolist(), src.tolist(), strict=True)
+    ]
+    counts = {name: int((g.kind == k).sum()) for k, name in FEATURE_TYPES.items()}
+    s_bias, s_plain = graph_scores(g), graph_scores(g, include_bias=False)
+    return {
+        "metadata": {
+            "slug": slug or f"othello-{g.target_name}",
+            "scan": "othello-alphazero",
+            "transcoder_list": list(transcoders or []),
+            "prompt_tokens": tokens,
+            "prompt": prompt or _prompt(g),
+            "node_threshold": pruned.node_threshold if pruned else None,
+            "edge_threshold": pruned.edge_threshold if pruned else None,
+            "schema_version": SCHEMA_VERSION,
+            "pruned": pruned is not None,
+            "board_size": g.board_size,
+            "target": g.target_name,
+            "logit": float(activation[g.target_index]),
+            "prob": g.prob,
+            "value": g.value,
+            "node_counts": counts,
+        },
+        "qParams": {
+            "pinnedIds": [],
+            "supernodes": [],
+            "linkType": "both",
+            "clickedId": "",
+            "sg_pos": "",
+        },
+        "nodes": out_nodes,
+        "links": links,
+        "scores": {
+            **s_bias,
+            **{f"{k}_no_bias": v for k, v in s_plain.items()},
+        },
+    }
+
+
+def exactness(graph_json: dict) -> float:
+    """From the JSON alone: the largest |sum of incoming link weights - activation| over the
+    latents and the target, relative to the largest |incoming weight| sum. Near float
+    rounding on an unpruned graph; a pruned graph drops edges, so it is not exact."""
+    incoming: dict[str, float] = {}
+    magnitude: dict[str, float] = {}
+    for link in graph_json["links"]:
+        t, w = link["target"], float(link["weight"])
+        incoming[t] = incoming.get(t, 0.0) + w
+        magnitude[t] = magnitude.get(t, 0.0) + abs(w)
+    worst, scale = 0.0, 1e-30
+    for node in graph_json["nodes"]:
+        if node["feature_type"] in (FEATURE_TYPES[LATENT], FEATURE_TYPES[TARGET]):
+            worst = max(worst, abs(incoming.get(node["node_id"], 0.0) - node["activation"]))
+            scale = max(scale, magnitude.get(node["node_id"], 0.0))
+    return worst / scale
