@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="docs", help="folder for vis_{list,latent,graph}.png")
     ap.add_argument("--dict", help="dictionary id to show (default: the first exported)")
     ap.add_argument("--latent", type=int, help="latent to show (default: best labelled, busiest)")
+    ap.add_argument("--graph", type=int, default=0, help="graph of the first set to show (0)")
     args = ap.parse_args(argv)
     site, out = Path(args.site), Path(args.out)
     index_path = site / args.data / "index.json"
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"latent page {to_latent:.0f} ms (page clock {own['latent']:.0f} ms)")
         sets = [s for s in index["transcoder_sets"] if s["graphs"]]
         if sets:
-            hash_timed(page, f"set={sets[0]['id']}&graph=0", "graph")
+            hash_timed(page, f"set={sets[0]['id']}&graph={args.graph}", "graph")
             atomic_write_bytes(out / "vis_graph.png", page.screenshot(full_page=True))
         else:
             print("no attribution graphs in this export: vis_graph.png not written")

@@ -4,7 +4,7 @@ import { el, clear, hashLink, message, num, section, svg } from "./dom.js";
 import { drawBoard } from "./draw.js";
 import { boards, fetchJSON, labelsOf } from "./data.js";
 
-const MAX_LINKS = 400;
+const IN_LINKS = 6; // incoming links drawn per node; the node table lists every node
 
 function isTranscoder(node) {
   return /transcoder/i.test(node.feature_type || "");
@@ -78,7 +78,8 @@ export async function renderGraph(app, index, set, i) {
   const height = pad * 2 + (n + 1) * rowH;
   const at = new Map();
   for (const [r, nodes] of rows) {
-    nodes.sort((a, b) => (b.influence ?? 0) - (a.influence ?? 0));
+    // circuit-tracer's influence is a cumulative share: the smallest is the most important
+    nodes.sort((a, b) => (a.influence ?? Infinity) - (b.influence ?? Infinity));
     nodes.forEach((node, j) => at.set(node.node_id, [pad + ((j + 0.5) * (width - 2 * pad)) / nodes.length, height - pad - r * rowH]));
   }
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "graph", role: "img" });
@@ -86,7 +87,14 @@ export async function renderGraph(app, index, set, i) {
     const name = r === 0 ? "input" : r === n + 1 ? "output" : `block ${r - 1}`;
     root.append(svg("text", { x: 2, y: height - pad - r * rowH - 8, class: "tick", text: name }));
   }
-  const links = [...graph.links].sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight)).slice(0, MAX_LINKS);
+  // each node's strongest incoming links, so every node (the target too) shows its inputs
+  const byTarget = new Map();
+  for (const l of graph.links) {
+    if (!byTarget.has(l.target)) byTarget.set(l.target, []);
+    byTarget.get(l.target).push(l);
+  }
+  const links = [...byTarget.values()].flatMap((ls) =>
+    ls.sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight)).slice(0, IN_LINKS));
   const top = Math.max(1e-9, ...links.map((l) => Math.abs(l.weight)));
   for (const l of links) {
     const a = at.get(l.source), b = at.get(l.target);
@@ -96,13 +104,18 @@ export async function renderGraph(app, index, set, i) {
   }
   for (const node of graph.nodes) {
     const [x, y] = at.get(node.node_id);
-    const kind = isTranscoder(node) ? "feature" : /error/i.test(node.feature_type) ? "error" : /logit/i.test(node.feature_type) ? "logit" : "input";
+    const t = node.feature_type || "";
+    const kind = isTranscoder(node) ? "feature" : /error/i.test(t) ? "error" : /logit/i.test(t) ? "logit" : /bias/i.test(t) ? "bias" : "input";
     const dot = svg("circle", { cx: x, cy: y, r: kind === "feature" ? 7 : 5, class: `node ${kind}`, dataset: { node: node.node_id } });
     dot.append(svg("title", { text: `${node.node_id} ${nodeLabel(node)}`.trim() }));
     const href = nodeHref(node);
     root.append(href ? svg("a", { href, class: "node-link" }, dot) : dot);
   }
-  app.append(section("Graph (click a feature to open its latent)", el("div", { class: "graph-wrap" }, root)));
+  app.append(section("Graph (click a feature to open its latent)",
+    el("p", { class: "muted", text: "Rows: input features at the bottom, each block's transcoder latents (blue), errors " +
+      "(grey) and biases (light), the target move at the top; within a row the most influential nodes first. " +
+      `Links: red excites, blue inhibits; each node's ${IN_LINKS} strongest inputs are drawn.` }),
+    el("div", { class: "graph-wrap" }, root)));
   const tableRows = graph.nodes.map((node) => {
     const href = nodeHref(node);
     return el("tr", {},
