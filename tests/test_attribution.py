@@ -109,7 +109,7 @@ def test_clamping_a_latent_in_the_frozen_local_model_is_what_the_graph_predicts(
     layers = random_transcoders(net, skip, seed=7)
     me, opp = positions
     for scale, target in ((0.0, None), (2.0, "value")):
-        cfg = ClampConfig(scale=scale, frozen=True, positions_per_chunk=16, rows_per_rerun=100)
+        cfg = ClampConfig(scale=scale, freeze="both", positions_per_chunk=16, rows_per_rerun=100)
         r = clamp_check(net, layers, me[:30], opp[:30], target, cfg)
         assert len(r["predicted"]) > 30 * K  # every active latent of every position
         scale_of = np.abs(r["predicted"]).max()
@@ -118,6 +118,9 @@ def test_clamping_a_latent_in_the_frozen_local_model_is_what_the_graph_predicts(
     # the transcoders plus the clean run's errors reproduce the clean net
     r = clamp_check(net, layers, me[:20], opp[:20], cfg=ClampConfig(scale=1.0))
     assert np.abs(r["real"]).max() < 1e-9 and np.abs(r["predicted"]).max() == 0
+    for freeze in ("ln", "active"):  # each freezing alone is not the local model
+        r = clamp_check(net, layers, me[:20], opp[:20], cfg=ClampConfig(freeze=freeze))
+        assert not np.allclose(r["real"], r["predicted"])
     r = clamp_check(net, layers, me[:20], opp[:20], cfg=ClampConfig(scale=0.0))
     stats = agreement(r, top=3)
     assert stats["all"]["n"] == len(r["real"]) and stats["top3"]["n"] == 3 * 20

@@ -63,7 +63,9 @@ def test_scores_clamps_and_virtual_weights_over_held_out_positions(tiny_set, tmp
     for name in ("replacement", "completeness", "replacement_no_bias"):
         assert 0 < report["scores"][name]["mean"] <= 1
     assert report["positions"] == 30
-    frozen = clamp_main([str(folder), "--store", str(store.root), "--positions", "6", "--frozen"])
+    frozen = clamp_main(
+        [str(folder), "--store", str(store.root), "--positions", "6", "--freeze", "both"]
+    )
     assert frozen["all"]["pearson"] > 0.999999 and frozen["all"]["slope"] == pytest.approx(1)
     vw = vw_main(
         [

@@ -200,7 +200,7 @@ def summary(graph: AttributionGraph, pruned, labels, graph_json: dict, top: int 
 def _exactness(graph: AttributionGraph) -> float:
     rows = np.flatnonzero(graph.kind <= 1)  # latents and the target
     diff = graph.adjacency.sum(1) - graph.activation
-    return float(diff[torch.as_tensor(rows)].abs().max())
+    return float(diff[torch.as_tensor(rows, device=diff.device)].abs().max())
 
 
 # -- command line ---------------------------------------------------------------------------

@@ -375,7 +375,9 @@ def local_model(net: AlphaZeroNet, layers, me, opp, target=None) -> LocalModel:
     )
     head_b = torch.where(vt, net.value_head.bias.to(dtype)[0], net.policy_head.bias.to(dtype)[pick])
     rows = torch.arange(len(me), device=x.device)
-    probs = torch.softmax(out.policy_logits.float(), 1)[rows, torch.as_tensor(pick)]
+    probs = torch.softmax(out.policy_logits.float(), 1)[
+        rows, torch.as_tensor(pick, device=x.device)
+    ]
     return LocalModel(
         x=x,
         legal=legal,

@@ -6,17 +6,17 @@ change of the target when the latent's activation a goes to `scale` * a (0: abla
 (`AttributionGraph.total_effects`). The real change comes from rerunning the agent with every
 MLP replaced by its transcoder plus the clean run's error vector (which reproduces the clean
 net exactly), the latent clamped, and everything downstream recomputed by the real network:
-LayerNorm scales and the transcoders' TopK selections respond to the edit. With `frozen=True`
-the rerun keeps the LN scales and the active sets of the clean run instead (latents linear
-in their pre-activations): the local model itself, where prediction and rerun agree to float
-rounding; the tests check that, and the gap between the two modes is what the freezing
-costs.
+LayerNorm scales and the transcoders' TopK selections respond to the edit. `freeze` keeps
+the clean run's LN scales ("ln"), its active sets with each latent linear in its
+pre-activation ("active"), or both ("both": the local model itself, where prediction and
+rerun agree to float rounding; the tests check that): the gaps between the modes say which
+freezing costs what.
 
     python -m transcoder.interventions runs/transcoders --store data/acts/agent --positions 200
 
 Everything runs through the hook API (`net.hooks`); the splice hooks of sae.metrics only
-read mlp_in, while the frozen mode must also replace mlp_in and ln_final, so the hooks are
-built here.
+read mlp_in, while freezing the LN scales must also replace mlp_in and ln_final, so the hooks
+are built here.
 """
 
 from __future__ import annotations
@@ -42,11 +42,19 @@ from transcoder.attribution import (
 )
 from transcoder.fidelity import heldout_positions
 
+FREEZE = ("none", "ln", "active", "both")
+MODES = {
+    "none": "real network",
+    "ln": "real network with the LN scales frozen",
+    "active": "real network with the active sets frozen (latents linear)",
+    "both": "local model (LN scales and active sets frozen)",
+}
+
 
 @dataclass
 class ClampConfig:
     scale: float = 0.0  # new activation = scale * old (0 ablates the latent)
-    frozen: bool = False  # rerun the local model (LN scales and active sets frozen)
+    freeze: str = "none"  # what the rerun keeps from the clean run: none, ln, active, both
     positions_per_chunk: int = 32  # positions whose graphs are built together
     rows_per_rerun: int = 2048  # (position, latent) reruns per forward pass
 
@@ -66,9 +74,12 @@ def _frozen_ln(x, ln, inv):
     return (h - h.mean(-1, keepdim=True)) * ln.weight + ln.bias
 
 
-def rerun_hooks(net, layers, lm: LocalModel, pos, block, slot, latent, new, frozen, seen):
+def rerun_hooks(net, layers, lm: LocalModel, pos, block, slot, latent, new, freeze, seen):
     """Hooks for one rerun of rows (position `pos`, edit: latent `latent` / `slot` of block
     `block` set to `new`); the final LN output lands in seen["h"]."""
+    if freeze not in FREEZE:
+        raise ValueError(f"freeze must be one of {FREEZE}, got {freeze!r}")
+    frozen_ln, frozen_active = freeze in ("ln", "both"), freeze in ("active", "both")
     n, rows = len(layers), torch.arange(len(pos), device=pos.device)
     hooks = {}
     for j, t in enumerate(layers):
@@ -76,7 +87,7 @@ def rerun_hooks(net, layers, lm: LocalModel, pos, block, slot, latent, new, froz
 
         def mlp_out(_, j=j, t=t, mine=mine):
             m = seen.pop("m")
-            if frozen:  # the clean active set, each latent linear in its pre-activation
+            if frozen_active:  # the clean active set, each latent linear in its pre-activation
                 ids = lm.idx[j][pos]
                 f = t.in_scale * torch.einsum("bkd,bd->bk", t.W_enc[ids], m) + t.b_enc[ids]
                 f = f * lm.fired[j][pos]
@@ -92,7 +103,7 @@ def rerun_hooks(net, layers, lm: LocalModel, pos, block, slot, latent, new, froz
             return y.to(m.dtype) + lm.err[j][pos]
 
         hooks[f"blocks.{j}.mlp_out"] = mlp_out
-        if frozen:
+        if frozen_ln:
             hooks[f"blocks.{j}.resid_pre"] = lambda x: seen.__setitem__("x", x)
 
             def mlp_in(_, j=j):
@@ -104,7 +115,7 @@ def rerun_hooks(net, layers, lm: LocalModel, pos, block, slot, latent, new, froz
                 seen["m"] = m
 
         hooks[f"blocks.{j}.mlp_in"] = mlp_in
-    if frozen:
+    if frozen_ln:
         hooks[f"blocks.{n - 1}.resid_post"] = lambda x: seen.__setitem__("x", x)
 
         def ln_final(_):
@@ -120,10 +131,10 @@ def rerun_hooks(net, layers, lm: LocalModel, pos, block, slot, latent, new, froz
 
 
 @torch.no_grad()
-def rerun_targets(net, layers, lm: LocalModel, pos, block, slot, latent, new, frozen):
+def rerun_targets(net, layers, lm: LocalModel, pos, block, slot, latent, new, freeze):
     """The target's value in reruns of rows of (position, edit) (see `rerun_hooks`)."""
     seen: dict[str, torch.Tensor] = {}
-    hooks = rerun_hooks(net, layers, lm, pos, block, slot, latent, new, frozen, seen)
+    hooks = rerun_hooks(net, layers, lm, pos, block, slot, latent, new, freeze, seen)
     net.run_with_hooks(lm.x[pos], lm.legal[pos], hooks)
     return (seen["h"] * lm.head_w[pos]).sum(1) + lm.head_b[pos]
 
@@ -155,7 +166,7 @@ def clamp_check(
             part = {k: v[lo : lo + cfg.rows_per_rerun] for k, v in r.items()}
             edited = rerun_targets(
                 net, layers, lm, part["position"], part["block"], part["slot"],
-                part["latent"], new[lo : lo + cfg.rows_per_rerun], cfg.frozen,
+                part["latent"], new[lo : lo + cfg.rows_per_rerun], cfg.freeze,
             )  # fmt: skip
             real.append(edited - lm.target_value[part["position"]])
         for key, v in (
@@ -204,7 +215,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--store", required=True, help="activation store (held-out positions)")
     ap.add_argument("--positions", type=int, default=200)
     ap.add_argument("--scale", type=float, default=0.0, help="clamp to scale x activation")
-    ap.add_argument("--frozen", action="store_true", help="rerun the local model instead")
+    ap.add_argument(
+        "--freeze",
+        choices=FREEZE,
+        default="none",
+        help="keep the clean run's LN scales, active sets or both (both: the local model)",
+    )
     ap.add_argument("--json", help="write the summary here")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--checkpoint", help="agent checkpoint (default: the one the set records)")
@@ -219,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
         store = ActivationStore(args.store)
         me, opp = heldout_positions(store, args.positions, args.seed)
         t0 = time.perf_counter()
-        cfg = ClampConfig(scale=args.scale, frozen=args.frozen)
+        cfg = ClampConfig(scale=args.scale, freeze=args.freeze)
         result = clamp_check(net, tset.layers, me, opp, cfg=cfg, progress=True)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
@@ -229,11 +245,11 @@ def main(argv: list[str] | None = None) -> dict:
         "store": str(store.root),
         "positions": len(me),
         "scale": args.scale,
-        "frozen": args.frozen,
+        "freeze": args.freeze,
         "seconds": round(time.perf_counter() - t0, 2),
         **agreement(result),
     }
-    mode = "local model (LN and active sets frozen)" if args.frozen else "real network"
+    mode = MODES[args.freeze]
     print(f"clamp every active latent to {args.scale} x its activation, rerun the {mode}; "
           f"{len(me)} held-out positions, {summary['seconds']} s")  # fmt: skip
     for key in ("all", "top10"):

@@ -42,7 +42,7 @@ from transcoder.attribution import (
     batch_graphs,
 )
 
-CHUNK = 128  # positions per batched graph: 128 x ~300 x ~300 floats = 46 MB
+CHUNK = 64  # positions per batched graph: 64 x ~300 x ~300 floats = 23 MB (faster than 128)
 
 
 def normalize(adjacency: torch.Tensor) -> torch.Tensor:
@@ -67,7 +67,8 @@ def find_threshold(scores: torch.Tensor, fraction: float) -> torch.Tensor:
     """The score above which the largest scores hold `fraction` of the total."""
     ordered = scores.sort(descending=True).values
     cumulative = ordered.cumsum(0) / ordered.sum().clamp_min(1e-30)
-    at = int(torch.searchsorted(cumulative, torch.tensor(fraction, dtype=cumulative.dtype)))
+    bar = torch.tensor(fraction, dtype=cumulative.dtype, device=cumulative.device)
+    at = int(torch.searchsorted(cumulative, bar))
     return ordered[min(at, len(ordered) - 1)]
 
 
