@@ -288,13 +288,28 @@ def _scores_mode(args, tset, net) -> dict:
     return report
 
 
-def main(argv: list[str] | None = None) -> dict:
+def set_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """The arguments of every command over a transcoder set: TRANSCODERS, --seed (held-out
+    positions drawn), --checkpoint, --device (checked by `parse`)."""
     ap = argparse.ArgumentParser(
-        prog="python -m transcoder.attribute",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("transcoders", help="transcoder set folder (train_transcoder.py --all-layers)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the held-out positions drawn")
+    ap.add_argument("--checkpoint", help="agent checkpoint (default: the one the set records)")
+    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    return ap
+
+
+def parse(ap: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    args = ap.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.error(f"--device {args.device}: CUDA is not available here")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = set_parser("python -m transcoder.attribute", __doc__)
     ap.add_argument(
         "position",
         nargs="?",
@@ -317,10 +332,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--store", help="score held-out positions of this store instead of one position"
     )
     ap.add_argument("--positions", type=int, default=1000, help="held-out positions with --store")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--checkpoint", help="agent checkpoint (default: the one the set records)")
-    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     if (args.position is None) == (args.store is None):
         ap.error("give either a POSITION or --store (to score held-out positions), not both")
     for name in ("node_threshold", "edge_threshold"):
@@ -328,8 +340,6 @@ def main(argv: list[str] | None = None) -> dict:
             ap.error(f"--{name.replace('_', '-')} must be between 0 and 1")
     if args.positions < 1 or args.top < 1:
         ap.error("--positions and --top must be positive")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        ap.error(f"--device {args.device}: CUDA is not available here")
     try:
         tset, net = open_set(args.transcoders, args.checkpoint, args.device)
         with torch.inference_mode():

@@ -159,18 +159,23 @@ def unit_scale(graph) -> torch.Tensor:
     return torch.where(kind == LATENT, graph.activation, ones)
 
 
-def total_effects(adjacency: torch.Tensor, scale: torch.Tensor, weights: torch.Tensor):
-    """weights^T (I + M + M^2 + ...) with M = A / scale (per unit of the source), batched on
-    leading dims. The graph is a DAG of depth n_blocks + 1, so the series ends exactly."""
-    m = adjacency / torch.where(scale == 0, torch.ones_like(scale), scale).unsqueeze(-2)
-    cur = weights.unsqueeze(-2)
+def path_sum(matrix: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """weights^T (M + M^2 + M^3 + ...), batched on leading dims: a sum over paths of every
+    length. Graphs here are DAGs of depth n_blocks + 1, so the series ends exactly."""
+    cur = weights.unsqueeze(-2) @ matrix
     total = cur.clone()
-    for _ in range(adjacency.shape[-1] + 1):
-        cur = cur @ m
+    for _ in range(matrix.shape[-1] + 1):
+        cur = cur @ matrix
         if not cur.any():
             return total.squeeze(-2)
         total = total + cur
     raise RuntimeError("the attribution graph has a cycle")  # cannot happen: a bug
+
+
+def total_effects(adjacency: torch.Tensor, scale: torch.Tensor, weights: torch.Tensor):
+    """weights^T (I + M + M^2 + ...) with M = A / scale (per unit of the source)."""
+    m = adjacency / torch.where(scale == 0, torch.ones_like(scale), scale).unsqueeze(-2)
+    return weights + path_sum(m, weights)
 
 
 @dataclass

@@ -21,7 +21,6 @@ are built here.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from tqdm import tqdm
 from common.io import atomic_write_json
 from othello import batch
 from sae.store import ActivationStore
-from transcoder.attribute import open_set
+from transcoder.attribute import open_set, parse, set_parser
 from transcoder.attribution import (
     LATENT,
     LocalModel,
@@ -206,12 +205,7 @@ def agreement(result: dict[str, np.ndarray], top: int = 10) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(
-        prog="python -m transcoder.interventions",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("transcoders", help="transcoder set folder")
+    ap = set_parser("python -m transcoder.interventions", __doc__)
     ap.add_argument("--store", required=True, help="activation store (held-out positions)")
     ap.add_argument("--positions", type=int, default=200)
     ap.add_argument("--scale", type=float, default=0.0, help="clamp to scale x activation")
@@ -222,14 +216,9 @@ def main(argv: list[str] | None = None) -> dict:
         help="keep the clean run's LN scales, active sets or both (both: the local model)",
     )
     ap.add_argument("--json", help="write the summary here")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--checkpoint", help="agent checkpoint (default: the one the set records)")
-    ap.add_argument("--device", default="cpu")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     if args.positions < 2:
         ap.error("--positions must be at least 2")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        ap.error(f"--device {args.device}: CUDA is not available here")
     try:
         tset, net = open_set(args.transcoders, args.checkpoint, args.device)
         store = ActivationStore(args.store)

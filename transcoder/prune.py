@@ -40,6 +40,7 @@ from transcoder.attribution import (
     TARGET,
     AttributionGraph,
     batch_graphs,
+    path_sum,
 )
 
 CHUNK = 64  # positions per batched graph: 64 x ~300 x ~300 floats = 23 MB (faster than 128)
@@ -53,14 +54,7 @@ def normalize(adjacency: torch.Tensor) -> torch.Tensor:
 
 def influence(normalized: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """w^T (Â + Â^2 + ...), batched on leading dims."""
-    cur = weights.unsqueeze(-2) @ normalized
-    total = cur.clone()
-    for _ in range(normalized.shape[-1] + 1):
-        cur = cur @ normalized
-        if not cur.any():
-            return total.squeeze(-2)
-        total = total + cur
-    raise RuntimeError("the attribution graph has a cycle")
+    return path_sum(normalized, weights)
 
 
 def find_threshold(scores: torch.Tensor, fraction: float) -> torch.Tensor:

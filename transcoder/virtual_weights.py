@@ -20,7 +20,6 @@ per-position edges between all pairs of active latents of held-out positions.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
@@ -29,7 +28,7 @@ import torch
 from common.io import atomic_write_json
 from othello import batch
 from sae.store import ActivationStore
-from transcoder.attribute import open_set
+from transcoder.attribute import open_set, parse, set_parser
 from transcoder.attribution import (
     batch_graphs,
     check_layers,
@@ -173,12 +172,7 @@ def ln_error(net, layers, me, opp, inv: list[float], chunk: int = 64) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(
-        prog="python -m transcoder.virtual_weights",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("transcoders", help="transcoder set folder")
+    ap = set_parser("python -m transcoder.virtual_weights", __doc__)
     ap.add_argument(
         "--store",
         required=True,
@@ -187,10 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--positions", type=int, default=500, help="held-out positions for the error")
     ap.add_argument("--k", type=int, default=10, help="top connections per latent (with --json)")
     ap.add_argument("--json", help="write the error report and top connections here")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--checkpoint", help="agent checkpoint (default: the one the set records)")
-    ap.add_argument("--device", default="cpu")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     if args.positions < 2 or args.k < 1:
         ap.error("--positions must be at least 2 and --k positive")
     try:
