@@ -135,8 +135,10 @@ def _name(graph: AttributionGraph, i: int, labels) -> str:
     return name
 
 
-def summary(graph: AttributionGraph, pruned, labels, graph_json: dict, top: int = 10) -> str:
-    position = Position(graph.me, graph.opp, True, graph.board_size)
+def summary(graph: AttributionGraph, pruned, labels, graph_json, top=10, position=None) -> str:
+    """The printed summary (`position`: the position as given, for its colours)."""
+    position = position or Position(graph.me, graph.opp, True, graph.board_size)
+    side = "X" if position.black_to_move else "O"
     counts = {k: int((graph.kind == k).sum()) for k in (INPUT, LATENT, ERROR, BIAS)}
     per_block = [
         int(((graph.kind == LATENT) & (graph.layer == b)).sum()) for b in range(graph.n_blocks)
@@ -146,7 +148,7 @@ def summary(graph: AttributionGraph, pruned, labels, graph_json: dict, top: int 
     logit = float(graph.activation[t])
     what = "value pre-activation" if graph.target == VALUE else f"logit of {graph.target_name}"
     lines = [
-        "Position (X = the side to move, '*' = its legal moves):",
+        f"Position ({side} to move: its discs are 'mine'; '*' = its legal moves):",
         position.render(marks=position.legal_moves()),
         f"Target: {what} = {logit:+.4f} (policy p = {graph.prob:.3f}; value {graph.value:+.3f})",
         f"Graph: {counts[INPUT]} inputs, {counts[LATENT]} latents (per block "
@@ -230,7 +232,7 @@ def _graph_mode(args, tset, net) -> dict:
     )
     data["metadata"]["seconds"] = round(seconds, 4)
     data["metadata"]["exactness"] = exactness(data) if args.no_prune else None
-    text = summary(graph, pruned, labels, data, args.top)
+    text = summary(graph, pruned, labels, data, args.top, position)
     if args.json == "-":
         print(text, file=sys.stderr)
         json.dump(data, sys.stdout)
@@ -239,7 +241,8 @@ def _graph_mode(args, tset, net) -> dict:
     out = Path(args.json or DEFAULT_OUT / f"{slug}.json")
     atomic_write_json(out, data)
     print(text)
-    print(f"\nbuilt and pruned in {seconds:.3f} s; wrote {out}")
+    done = "built" if args.no_prune else "built and pruned"
+    print(f"\n{done} in {seconds:.3f} s (warm-up included); wrote {out}")
     return data
 
 
