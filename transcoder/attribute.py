@@ -222,7 +222,8 @@ def _graph_mode(args, tset, net) -> dict:
         for i, stem in enumerate(tset.config["layers"])
     ]
     labels = concept_labels(folders)
-    slug = "".join(position.to_text().split()) + f"-{graph.target_name}"
+    # the board with "_" for empty squares: a file name that neither hides nor looks like a flag
+    slug = "".join(position.to_text().split()).replace("-", "_") + f"-{graph.target_name}"
     data = to_json(
         pruned or graph,
         labels,

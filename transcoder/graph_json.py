@@ -110,7 +110,8 @@ def to_json(
             node_id, clerp = f"{layer}_error_{ctx}", f"Err: mlp of block {layer}"
         elif kind == BIAS:
             lay = "E" if layer < 0 else str(layer)
-            node_id, clerp = f"{lay}_bias_{ctx}", f"Bias: {g.node_name(i).split(':')[-1]}"
+            what = "stem" if layer < 0 else "head" if layer == g.n_blocks else f"block {layer}"
+            node_id, clerp = f"{lay}_bias_{ctx}", f"Bias: {what}"
         else:
             node_id = f"{layer}_{feature}_{ctx}"
             what = "value" if g.target == VALUE else f'"{g.target_name}"'

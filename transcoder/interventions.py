@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"{key:>5}: {r['n']} clamps  pearson {r['pearson']:.4f}  slope {r['slope']:.3f}  "
             f"sign agreement {r['sign_agreement']:.3f}  mean |predicted| "
-            f"{r['mean_abs_predicted']:.4f}  mean |real - predicted| {r['mean_abs_error']:.4f}"
+            f"{r['mean_abs_predicted']:.4f}  mean |real - predicted| {r['mean_abs_error']:.2e}"
         )
     if args.json:
         atomic_write_json(args.json, summary)

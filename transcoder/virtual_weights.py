@@ -59,18 +59,37 @@ def random_play_positions(n: int, count: int = 4096, seed: int = 0):
 
 
 @torch.no_grad()
-def ln_inverse_means(net, me, opp, chunk: int = 4096) -> list[float]:
-    """Mean 1/sigma over the positions of every block's LN, then the final LN's."""
+def ln_inverse_scales(net, me, opp, chunk: int = 4096) -> np.ndarray:
+    """1/sigma of every block's LN, then the final LN's, per position: [P, n_blocks + 1]."""
     n = net.cfg.n_blocks
     sites = [f"blocks.{i}.resid_pre" for i in range(n)] + [f"blocks.{n - 1}.resid_post"]
     lns = [b.ln for b in net.blocks] + [net.ln_final]
-    sums = torch.zeros(n + 1, dtype=torch.float64)
+    out = []
     for s in range(0, len(me), chunk):
         x, legal = net.encode(me[s : s + chunk], opp[s : s + chunk])
         _, cache = net.run_with_cache(x.to(net.stem.weight.dtype), legal, sites)
-        for i, (site, ln) in enumerate(zip(sites, lns, strict=True)):
-            sums[i] += inverse_scale(cache[site], ln).double().sum().cpu()
-    return (sums / len(me)).tolist()
+        cols = [inverse_scale(cache[site], ln) for site, ln in zip(sites, lns, strict=True)]
+        out.append(torch.stack(cols, 1).double().cpu().numpy())
+    return np.concatenate(out)
+
+
+def ln_inverse_means(net, me, opp) -> list[float]:
+    """Mean 1/sigma over the positions of every block's LN, then the final LN's."""
+    return ln_inverse_scales(net, me, opp).mean(0).tolist()
+
+
+def ln_spread(net, me, opp) -> list[dict]:
+    """Per LN: 1/sigma's 5th / 50th / 95th percentiles over the positions, and its correlation
+    with the number of empty squares (why one constant per LN is a rough approximation)."""
+    inv = ln_inverse_scales(net, me, opp)
+    empties = net.cfg.squares - batch.popcount(batch.as_bitboards(me) | batch.as_bitboards(opp))
+    return [
+        {
+            "quantiles": np.quantile(col, [0.05, 0.5, 0.95]).tolist(),
+            "corr_empties": float(np.corrcoef(col, empties)[0, 1]),
+        }
+        for col in inv.T
+    ]
 
 
 @torch.no_grad()
@@ -196,12 +215,20 @@ def main(argv: list[str] | None = None) -> dict:
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     random_inv = ln_inverse_means(net, *random_play_positions(net.cfg.board_size))
+    spread = ln_spread(net, me, opp)
     report = {
         "kind": "virtual_weight_error",
         "set": str(tset.folder),
         "positions": len(me),
+        "ln_spread": spread,
         "approximations": {},
     }
+    names = [f"LN of block {i}" for i in range(net.cfg.n_blocks)] + ["final LN"]
+    print(f"1/sigma on the {len(me)} held-out positions (5th / 50th / 95th percentile, "
+          "correlation with the number of empties):")  # fmt: skip
+    for name, r in zip(names, spread, strict=True):
+        q = r["quantiles"]
+        print(f"   {name:<14} {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f}   {r['corr_empties']:+.2f}")
     for name, inv in (
         ("mean 1/sigma, random play (top_connections' default)", random_inv),
         ("mean 1/sigma, the store's training rows", store_inv),
