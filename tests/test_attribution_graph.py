@@ -9,16 +9,7 @@ import pytest
 import torch
 from test_attribution import random_net, random_transcoders
 
-from transcoder.attribution import (
-    BIAS,
-    ERROR,
-    INPUT,
-    LATENT,
-    TARGET,
-    AttributionGraph,
-    batch_graphs,
-    build_graph,
-)
+from transcoder import attribution as at
 from transcoder.graph_json import concept_labels, exactness, to_json
 from transcoder.prune import batch_scores, graph_scores, prune_graph
 from transcoder.virtual_weights import (
@@ -30,12 +21,12 @@ from transcoder.virtual_weights import (
 )
 
 
-def hand_graph() -> AttributionGraph:
+def hand_graph() -> at.AttributionGraph:
     """input i -> latent l (edge 2); l -> target (3); error e -> target (1); bias b -> l (-2)."""
-    kind = np.array([LATENT, TARGET, ERROR, INPUT, BIAS], np.int8)
+    kind = np.array([at.LATENT, at.TARGET, at.ERROR, at.INPUT, at.BIAS], np.int8)
     A = torch.zeros(5, 5, dtype=torch.float64)
     A[0, 3], A[0, 4], A[1, 0], A[1, 2] = 2.0, -2.0, 3.0, 1.0
-    return AttributionGraph(
+    return at.AttributionGraph(
         adjacency=A,
         kind=kind,
         layer=np.array([0, 2, 0, -1, 0]),
@@ -71,14 +62,14 @@ def test_pruning_keeps_inputs_and_target_and_leaves_no_dangling_latents():
     layers = random_transcoders(net, True, seed=13)
     me, opp = random_play_positions(6, 8, seed=1)
     for b in range(4):
-        g = build_graph(net, layers, me[b], opp[b])
+        g = at.build_graph(net, layers, me[b], opp[b])
         full = prune_graph(g, 1.0, 1.0)
         p = prune_graph(g)
         nodes, edges = p.node_mask, p.edge_mask
         kind = torch.as_tensor(g.kind)
-        assert nodes[(kind == INPUT) | (kind == TARGET)].all()
+        assert nodes[(kind == at.INPUT) | (kind == at.TARGET)].all()
         assert nodes.sum() < full.node_mask.sum() and edges.sum() < full.edge_mask.sum()
-        latent = nodes & (kind == LATENT)
+        latent = nodes & (kind == at.LATENT)
         assert edges[latent].any(1).all() and edges[:, latent].any(0).all()
         assert not edges[~nodes].any() and not edges[:, ~nodes].any()
         # circuit-tracer's cumulative shares: 1.0 at the least influential node
@@ -92,7 +83,7 @@ def test_batched_scores_equal_one_graph_at_a_time():
     layers = random_transcoders(net, True, seed=15)
     me, opp = random_play_positions(6, 24, seed=2)
     s = batch_scores(net, layers, me, opp, chunk=7)
-    gb = batch_graphs(net, layers, me, opp)
+    gb = at.batch_graphs(net, layers, me, opp)
     for b in (0, 11, 23):
         one = graph_scores(gb.graph(b))
         assert s["replacement"][b] == pytest.approx(one["replacement"], rel=1e-6)
@@ -106,8 +97,8 @@ def test_graph_json_is_exact_from_the_file_alone_and_carries_labels(tmp_path):
     net = random_net(16)
     layers = random_transcoders(net, True, seed=17)
     me, opp = random_play_positions(6, 4, seed=3)
-    g = build_graph(net, layers, me[0], opp[0])
-    latent = int(g.feature[np.flatnonzero(g.kind == LATENT)[0]])
+    g = at.build_graph(net, layers, me[0], opp[0])
+    latent = int(g.feature[np.flatnonzero(g.kind == at.LATENT)[0]])
     report = {"latents": {str(latent): {"label": "mine@c3", "auc": 0.91}}}
     (tmp_path / "blocks.0").mkdir()
     (tmp_path / "blocks.0" / "concepts.json").write_text(json.dumps(report))
