@@ -149,7 +149,7 @@ def clamp_check(
     out: dict[str, list] = {}
     step = cfg.positions_per_chunk
     for s in tqdm(range(0, len(me), step), desc="clamps", unit="chunk", disable=not progress):
-        tgt = target if target is None or isinstance(target, str | int) else target[s : s + step]
+        tgt = target if target is None or np.ndim(target) == 0 else target[s : s + step]
         gb = batch_graphs(net, layers, me[s : s + step], opp[s : s + step], tgt)
         lm, effect = gb.local, gb.total_effects()
         r = _rows(lm)

@@ -158,7 +158,7 @@ def batch_scores(
     out: dict[str, list] = {}
     starts = range(0, len(me), chunk)
     for s in tqdm(starts, desc="graphs", unit="chunk", disable=not progress):
-        tgt = target if target is None or isinstance(target, str | int) else target[s : s + chunk]
+        tgt = target if target is None or np.ndim(target) == 0 else target[s : s + chunk]
         gb = batch_graphs(net, layers, me[s : s + chunk], opp[s : s + chunk], tgt)
         w = gb.target_weights()
         for suffix, with_bias in (("", True), ("_no_bias", False)):
