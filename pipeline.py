@@ -19,16 +19,14 @@ bars; outputs under --out):
 
 A stage is skipped when its outputs exist and its inputs (the command, the hashes of the
 files it reads) are those it last finished with (OUT/stages.json); otherwise it runs, and
-every command resumes what a killed run left. A stage whose module is missing says
-"skipped: <module> not available". The end prints a table (stage, status, seconds, output)
-and the `python -m http.server` line that opens the viewer.
+every command resumes what a killed run left. The end prints a table (stage, status,
+seconds, output) and the `python -m http.server` line that opens the viewer.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -51,7 +49,6 @@ class Stage:
     commands: list[list[str]]
     inputs: list[Path]  # files whose content the stage depends on
     outputs: list[Path]  # what it leaves behind (all present = done)
-    module: str | None = None  # guard: skipped while this module is missing
     shown: str = ""  # output named in the summary table
     status: str = ""
     seconds: float = 0.0
@@ -79,10 +76,6 @@ class Pipeline:
     def run(self, stage: Stage, number: int, total: int) -> None:
         title = f"[{number}/{total}] {stage.name}"
         self.stages.append(stage)
-        if stage.module and importlib.util.find_spec(stage.module) is None:
-            stage.status = f"skipped: {stage.module} not available"
-            print(f"\n== {title}: {stage.status}", flush=True)
-            return
         key = fingerprint(stage)
         if self.stamps.get(stage.name, {}).get("inputs") == key and all(
             p.exists() for p in stage.outputs
@@ -205,7 +198,6 @@ def main(argv: list[str] | None = None) -> None:
         [train_tc, evaluate],
         [manifest],
         [tc_dir / "transcoders.json", tc_dir / "fidelity.json"],
-        module="transcoder.train_cli",
         shown=str(tc_dir),
     )
     pipe.run(stage, 4, total)
@@ -217,9 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     cmds = [[*report, str(d / "dictionary.json")] for d in dicts]
     inputs = [manifest] + [d / "dictionary.json" for d in dicts]
     outputs = [d / "concepts.json" for d in dicts]
-    stage = Stage(
-        "concepts", cmds, inputs, outputs, module="sae.concepts", shown=f"{len(dicts)} reports"
-    )
+    stage = Stage("concepts", cmds, inputs, outputs, shown=f"{len(dicts)} reports")
     pipe.run(stage, 5, total)
 
     # 6. export for the viewer

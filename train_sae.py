@@ -1,7 +1,6 @@
 """Train sparse autoencoders on the agent's activations: `python train_sae.py --help`.
 
-The command line lives in sae/train_cli.py, so that the sae package (and through it
-common/, which sets OpenMP's wait policy) loads before torch.
+The command line lives in sae/train_cli.py (this file stays a thin entry point).
 """
 
 from sae.train_cli import main

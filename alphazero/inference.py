@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from alphazero.model import AlphaZeroNet
+from common.threads import ThreadChooser
 
 
 @functools.cache
@@ -50,6 +51,7 @@ class NetEvaluator:
         self.dtype = pick_dtype(dtype, self.device)
         self.calls = 0
         self.positions = 0
+        self.threads = ThreadChooser()  # one or all torch threads, whichever is faster here
         self.load(net)
 
     def load(self, net: AlphaZeroNet) -> None:
@@ -63,6 +65,7 @@ class NetEvaluator:
         self.calls += 1
         self.positions += len(me)
         x, legal = self.net.encode(me, opp)
-        out = self.net(x.to(self.dtype), legal)
+        with self.threads(len(me)):
+            out = self.net(x.to(self.dtype), legal)
         priors = torch.softmax(out.policy_logits.float(), dim=-1)
         return priors.cpu().numpy(), out.value.float().cpu().numpy()

@@ -25,9 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.io import CheckpointError, bundle_paths, check_state_dict, load_bundle, save_bundle
+from common.threads import ThreadChooser
 from othello import batch
 from othello.bitboard import check_size
 
+_PREDICT_THREADS = ThreadChooser()  # `predict` calls: one or all torch threads, by measurement
 SITE_KINDS = ("resid_pre", "mlp_in", "mlp_hidden", "mlp_out", "resid_post")
 INPUT_ENCODING = "planes:mine,theirs,empty[,legal] x squares, side to move first"
 
@@ -207,7 +209,8 @@ class AlphaZeroNet(nn.Module):
     def predict(self, me, opp) -> tuple[np.ndarray, np.ndarray]:
         """Policy probabilities [B, n*n+1] and values [B] as float32 numpy arrays."""
         x, legal = self.encode(me, opp)
-        out = self(x.to(self.stem.weight.dtype), legal)
+        with _PREDICT_THREADS(len(x)):
+            out = self(x.to(self.stem.weight.dtype), legal)
         probs = torch.softmax(out.policy_logits.float(), dim=-1)
         return probs.cpu().numpy(), out.value.float().cpu().numpy()
 

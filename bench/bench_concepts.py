@@ -24,7 +24,6 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python bench/<this file>.py`
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
-import common  # noqa: E402, F401, I001  (OpenMP wait policy, before torch loads)
 
 import argparse  # noqa: E402
 import os  # noqa: E402
@@ -37,8 +36,13 @@ import torch  # noqa: E402
 
 from bench.bench_transcoder import cpu_features  # noqa: E402
 from sae.concept_analysis import auc_all, groups, latent_columns  # noqa: E402
-from sae.concepts import ConceptsConfig, build_report, load_net, position_labels  # noqa: E402
-from sae.concepts import sample_positions  # noqa: E402
+from sae.concepts import (  # noqa: E402
+    ConceptsConfig,
+    build_report,
+    load_net,
+    position_labels,
+    sample_positions,  # noqa: E402
+)
 from sae.data import Pairs  # noqa: E402
 from sae.labels import load_labels  # noqa: E402
 from sae.model import DictConfig, load_dictionary  # noqa: E402

@@ -21,7 +21,6 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python bench/<this file>.py`
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
-import common  # noqa: E402, F401, I001  (OpenMP wait policy, before torch loads)
 
 import argparse  # noqa: E402
 import platform  # noqa: E402

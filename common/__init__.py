@@ -1,22 +1,8 @@
-"""Small utilities shared by every package: atomic file writes and safetensors+JSON bundles.
+"""Small utilities shared by every package: the commit protocol for files (`common.io`) and
+the thread policy for torch calls (`common.threads`).
 
-Importing any package of this project (othello, alphazero, sae, transcoder) imports this
-first, which sets OpenMP's wait policy to PASSIVE before torch loads. Once numba is loaded
-beside torch, torch's spinning OpenMP workers (the default ACTIVE policy) made a batch-1
-forward pass of the agent ~25x slower (21 ms instead of 0.9 ms) and a batch-256 float32
-pass ~6x slower on 2 cores; passive waiting was as fast or faster in every case measured.
-An explicit OMP_WAIT_POLICY in the environment wins.
+Nothing here depends on import order: the toolkit no longer sets OMP_WAIT_POLICY (it did,
+to PASSIVE, which made batched work up to 2x slower on a quiet machine and only took effect
+when set before torch loaded); small network calls run on one torch thread instead, which
+makes them immune to the wait policy (see common/threads.py and bench/bench_threads.py).
 """
-
-import os
-import sys
-import warnings
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-if "torch" in sys.modules and os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE":
-    warnings.warn(
-        "torch was imported before this project's packages, so OMP_WAIT_POLICY=PASSIVE came "
-        "too late; network calls may be much slower. Import othello/alphazero/sae first or "
-        "export OMP_WAIT_POLICY=PASSIVE.",
-        stacklevel=2,
-    )

@@ -1,3 +1,1 @@
 """6x6 (and 4..8) Othello: rules engine, concepts, players and an exact solver."""
-
-import common  # noqa: F401  (sets OpenMP's wait policy before torch loads)

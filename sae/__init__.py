@@ -1,3 +1,1 @@
 """Sparse dictionaries over the agent's activations: store, models, training engine, metrics."""
-
-import common  # noqa: F401  (sets OpenMP's wait policy before torch loads)

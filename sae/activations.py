@@ -32,6 +32,7 @@ from tqdm import tqdm
 from alphazero.agent import AlphaZeroPlayer
 from alphazero.model import AlphaZeroNet, load_agent
 from common.io import CheckpointError, bundle_paths, settings_diff, sha256_file
+from common.threads import ThreadChooser
 from othello.arena import play_match
 from othello.players import make_player
 from sae.store import DTYPES, ActivationStore, StoreError, StoreWriter
@@ -84,6 +85,9 @@ def _players(net, source: str, simulations: int, temperature_plies: int, seed: i
     return agent(seed, 0), make_player(OPPONENTS[source], net.cfg.board_size, seed=seed + 1)
 
 
+_EVAL_THREADS = ThreadChooser()  # one or all torch threads, whichever measures faster
+
+
 @torch.inference_mode()
 def evaluate_positions(
     net: AlphaZeroNet,
@@ -98,7 +102,8 @@ def evaluate_positions(
     legal_parts, policy_parts, value_parts = [], [], []
     for start in range(0, len(me), batch_size):
         x, legal = net.encode(me[start : start + batch_size], opp[start : start + batch_size])
-        out, cache = net.run_with_cache(x, legal, sites)
+        with _EVAL_THREADS(len(x)):
+            out, cache = net.run_with_cache(x, legal, sites)
         for s in sites:
             acts[s].append(cache[s].float().cpu().numpy().astype(dtype))
         legal_parts.append(legal.cpu().numpy())

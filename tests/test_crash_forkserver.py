@@ -96,7 +96,6 @@ def _warm_up() -> None:
 def serve() -> None:
     """The server: import everything, then one forked child per JSON job line on stdin."""
     os.environ.setdefault("MPLBACKEND", "Agg")
-    importlib.import_module("common")  # first: OpenMP's wait policy before torch loads
     import matplotlib.pyplot  # noqa: F401
     import torch._dynamo  # noqa: F401  (the optimizers import it on first use: ~2 s)
 

@@ -60,15 +60,6 @@ def test_a_failing_command_stops_with_one_line_and_no_stamp(tmp_path):
     assert not (tmp_path / "stages.json").exists()
 
 
-def test_a_stage_whose_module_is_missing_is_skipped(tmp_path):
-    out = tmp_path / "o.txt"
-    stage = Stage("graphs", [writer(out)], [], [out], module="transcoder.no_such_module")
-    pipe = Pipeline(tmp_path, sys.executable)
-    pipe.run(stage, 1, 1)
-    assert stage.status == "skipped: transcoder.no_such_module not available"
-    assert not out.exists() and "skipped: transcoder.no_such_module" in pipe.table()
-
-
 def test_resume_flag_does_not_change_the_stage(tmp_path):
     from pipeline import fingerprint
 

@@ -4,7 +4,6 @@ one-line errors for a dictionary without a matching store."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import types
@@ -28,12 +27,6 @@ from vis.export import ExportConfig, ExportError, export, main
 SITE = "blocks.1.resid_post"
 XSS = '<img src=x onerror="window.__xss = 1">'
 RUN = "topk_k4_n64"
-CIRCUIT_MODULES = (
-    "transcoder.virtual_weights",
-    "transcoder.attribution",
-    "transcoder.prune",
-    "transcoder.graph_json",
-)
 
 
 def _concepts_report(n_latents: int, path: Path) -> None:
@@ -264,13 +257,11 @@ def test_index_lists_every_dictionary_with_metrics_and_plots(exported):
     tset = on_disk["transcoder_sets"][0]
     assert tset["layers"] == ["tc-blocks.0", "tc-blocks.1"]
     assert on_disk["dictionaries"][1]["kind"] == "transcoder"
-    # the graph file given comes first; graphs built here need the transcoder modules
+    # the graph file given comes first, then the graphs built here
     assert tset["graphs"][0]["slug"] == "tiny-c3" and tset["graphs"][0]["target"] == "c3 (p=0.6)"
     assert _read(folder, tset["graphs"][0]["file"])["links"][0]["weight"] == 0.8
-    missing = [m for m in CIRCUIT_MODULES if importlib.util.find_spec(m) is None]
-    assert on_disk["notes"] == sorted(f"skipped: {m} not available" for m in missing)
-    if not {"transcoder.attribution", "transcoder.prune", "transcoder.graph_json"} & set(missing):
-        assert len(tset["graphs"]) == 1 + FAST.graphs
+    assert on_disk["notes"] == []
+    assert len(tset["graphs"]) == 1 + FAST.graphs
     for rel, size in index["sizes"].items():
         assert (folder / rel).stat().st_size == size
     assert not list(folder.parent.glob(".data.tmp-*"))

@@ -2,20 +2,23 @@
 
 Both come from the transcoder modules (`transcoder.virtual_weights.top_connections`,
 `transcoder.attribution.build_graph` -> `transcoder.prune.prune_graph` ->
-`transcoder.graph_json.to_json`, contracts.md). While a module is missing its panel is left
-out and the export says "skipped: <module> not available". Graph files in circuit-tracer's
+`transcoder.graph_json.to_json`). Graph files in circuit-tracer's
 schema made elsewhere can also be added (`--graph-json`); nodes whose `feature_type` names a
 transcoder link to latent `feature` of block `layer` of the set.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from transcoder.attribution import build_graph
+from transcoder.graph_json import to_json
+from transcoder.prune import prune_graph
+from transcoder.virtual_weights import top_connections
 
 NODE_KEYS = ("node_id", "feature_type")
 LINK_KEYS = ("source", "target", "weight")
@@ -25,22 +28,11 @@ class GraphError(ValueError):
     """A graph file that is not in circuit-tracer's schema."""
 
 
-def _module(name: str, notes: list[str]):
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        notes.append(f"skipped: {name} not available")
-        return None
-
-
-def connections(net, layers, ids: list[str | None], k: int, notes: list[str]) -> dict:
+def connections(net, layers, ids: list[str | None], k: int) -> dict:
     """{block: {latent: {"upstream": [[dict id, latent, weight], ...], "downstream": ...}}}
     with block numbers replaced by the exported dictionary ids (`ids[block]`)."""
-    vw = _module("transcoder.virtual_weights", notes)
-    if vw is None:
-        return {}
     with torch.no_grad():
-        top = vw.top_connections(net, layers, k=k)
+        top = top_connections(net, layers, k=k)
     out: dict = {}
     for block, per_latent in top.items():
         for latent, sides in per_latent.items():
@@ -53,19 +45,14 @@ def connections(net, layers, ids: list[str | None], k: int, notes: list[str]) ->
 
 def build_graphs(net, layers, positions: list[tuple[int, int]], notes: list[str]) -> list[dict]:
     """Pruned attribution graphs (circuit-tracer JSON) of the agent's move per position."""
-    names = ("transcoder.attribution", "transcoder.prune", "transcoder.graph_json")
-    mods = [_module(n, notes) for n in names]
-    if any(m is None for m in mods):
-        return []
     if any(d is None for d in layers):
         notes.append("skipped: attribution graphs need a transcoder for every block")
         return []
-    attribution, prune, graph_json = mods
     graphs = []
     for me, opp in positions:
         me_a, opp_a = np.array([me], np.uint64), np.array([opp], np.uint64)
-        graph = attribution.build_graph(net, layers, me_a, opp_a, target=None)
-        graphs.append(graph_json.to_json(prune.prune_graph(graph)))
+        graph = build_graph(net, layers, me_a, opp_a, target=None)
+        graphs.append(to_json(prune_graph(graph)))
     return graphs
 
 

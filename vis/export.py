@@ -440,7 +440,7 @@ def export(
         neighbours = {}
         for tset in sets:
             layers = tset.pop("tset").layers
-            links = connections(net, layers, tset["layers"], cfg.related, notes)
+            links = connections(net, layers, tset["layers"], cfg.related)
             for sid in filter(None, tset["layers"]):
                 neighbours[sid] = links.get(by_id[sid].block, {})
             chosen, positions = ex.graph_positions()
