@@ -51,7 +51,7 @@ def main(argv=None) -> None:
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--blocks", type=int, default=4)
     args = ap.parse_args(argv)
-    import torch  # after the project's packages: see common/__init__.py
+    import torch
 
     torch.manual_seed(0)
     net = AlphaZeroNet(NetConfig(d_model=args.d_model, n_blocks=args.blocks)).eval()

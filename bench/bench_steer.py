@@ -74,7 +74,7 @@ def cpu_line() -> str:
 
 
 def load(args):
-    import torch  # after the project's packages: see common/__init__.py
+    import torch
 
     if Path(f"{args.agent}.json").exists():
         net, _ = load_agent(args.agent)

@@ -18,9 +18,9 @@ The three old ones run with OTHELLO_THREADS=fixed (torch keeps its thread count 
 call, numba its default threading layer), which is what the code did before.
 
 Workloads (higher is better in every column):
-  play      sequential self-play, one game, a batch-1 network call per simulation (positions/s)
+  play      sequential self-play, three games, a batch-1 network call per simulation (positions/s)
   selfplay  128 games in lockstep, PUCT, 32 simulations (positions/s)
-  arena     64 games az:pretrained/agent:32 vs greedy in lockstep (games/s)
+  arena     160 games az:pretrained/agent:32 vs greedy in lockstep (games/s)
   collect   activation collection of 20,000 positions, raw policy (positions/s)
   sae       TopK SAE training steps (4096 latents, k = 32, batch 4096; rows/s)
 """
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -48,6 +49,9 @@ CONFIGS = {
 OLD = ("passive", "torch-first")  # "today's two settings" before common/threads.py
 NEW = ("auto", "auto-torch")
 WORKLOADS = ("play", "selfplay", "arena", "collect", "sae")
+# two-sided 95% t quantiles for 1..20 degrees of freedom
+T95 = [12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20, 2.18, 2.16, 2.14, 2.13,
+       2.12, 2.11, 2.10, 2.09, 2.09]  # fmt: skip
 
 
 def cpu_features() -> str:
@@ -83,7 +87,7 @@ def work_play() -> float:
     cfg = SelfPlayConfig(parallel_games=1, simulations=32, root_rule="puct")
     self_play(evaluator, 6, 1, SelfPlayConfig(1, 2, "puct"), seed=1, progress=False)  # warm up
     t0 = time.perf_counter()
-    _, stats = self_play(evaluator, 6, 2, cfg, seed=0, progress=False)
+    _, stats = self_play(evaluator, 6, 3, cfg, seed=0, progress=False)
     return stats.positions / (time.perf_counter() - t0)
 
 
@@ -107,8 +111,8 @@ def work_arena() -> float:
     greedy = make_player("greedy", 6)
     play_match(agent, greedy, 2, 6, 4, 1, progress=False)  # warm up
     t0 = time.perf_counter()
-    play_match(agent, greedy, 64, 6, 4, 0, progress=False)
-    return 64 / (time.perf_counter() - t0)
+    play_match(agent, greedy, 160, 6, 4, 0, progress=False)
+    return 160 / (time.perf_counter() - t0)
 
 
 def work_collect() -> float:
@@ -211,6 +215,17 @@ def measure_rounds(rounds, workloads, configs, results) -> None:
                 print(f"round {r + 1} {w:9} {c:12} {results[w][c][-1]:10.1f}", flush=True)
 
 
+def paired_ratio(new: list[float], base: list[float]) -> str:
+    """Rounds pair the runs (alternating order within a round): the geometric mean of
+    new/base per round with a 95% t-interval, since runs of one setting spread +-20% here."""
+    logs = [math.log(a / b) for a, b in zip(new, base, strict=True)]
+    mean = statistics.fmean(logs)
+    if len(logs) < 2:
+        return f"{math.exp(mean):.2f}x"
+    half = T95[min(len(logs) - 2, len(T95) - 1)] * statistics.stdev(logs) / math.sqrt(len(logs))
+    return f"{math.exp(mean):.2f}x [{math.exp(mean - half):.2f}, {math.exp(mean + half):.2f}]"
+
+
 def report(args, workloads, configs, results) -> None:
     load = f", {args.background_load} busy processes beside" if args.background_load else ""
     print(f"\n{cpu_features()}; medians of {args.rounds} alternating rounds{load}")
@@ -225,11 +240,16 @@ def report(args, workloads, configs, results) -> None:
         med = {c: statistics.median(v) for c, v in results[w].items()}
         line = f"{w:10}" + "".join(f"{med[c]:13.1f}" for c in configs)
         if old:
-            best = max(med[c] for c in old)
-            line += f"{best:10.1f}" + "".join(
-                f"{med[c] / best:21.2f}x" for c in configs if c in NEW
+            best = max(old, key=med.get)
+            line += f"{med[best]:10.1f}" + "".join(
+                f"{paired_ratio(results[w][c], results[w][best]):>22}" for c in configs if c in NEW
             )
         print(line)
+    if old:
+        print(
+            "ratios: geometric mean of the per-round ratios to the best old setting (by median), "
+            "with its 95% interval"
+        )
     if args.json:
         sys.path.insert(0, str(ROOT))
         from common.io import atomic_write_json

@@ -15,13 +15,15 @@ So each call site chooses per call, by measurement (`ThreadChooser`). Per batch-
 it runs on torch's count, and now and then runs a short trial of the other choice (one
 thread, or back): a few calls in a row, the first not timed, because the first call after a
 switch pays for waking the team (timing single calls made one thread look 2x faster than it
-was). It keeps the faster (seconds per row, an exponential moving average), and spaces the
-trials out while the choice holds (8 calls, doubling, and at least enough calls that a trial
-of the slower choice costs under ~10% of the time; at most 1024), so it follows the
-machine's load. A call on one thread has no parallel region: no worker to wake or to wait
-for, whatever the wait policy. The toolkit does not set OMP_WAIT_POLICY, so import order
-does not matter. OTHELLO_THREADS=fixed turns the choice off (torch's count for every call:
-the old behaviour, for the bench).
+was). Calls outside trials are all timed: where neighbouring batch sizes chose differently
+and calls alternate between them (games in lockstep around 32 rows), the switches are part
+of what a choice costs. It keeps the faster (seconds per row, an exponential moving
+average), and spaces the trials out while the choice holds (8 calls, doubling, and at least
+enough calls that a trial of the slower choice costs under ~10% of the time; at most 1024),
+so it follows the machine's load. A call on one thread has no parallel region: no worker to
+wake or to wait for, whatever the wait policy. The toolkit does not set OMP_WAIT_POLICY, so
+import order does not matter. OTHELLO_THREADS=fixed turns the choice off (torch's count for
+every call: the old behaviour, for the bench).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class _Bucket:
     until_trial: int = FIRST_GAP
     trial_left: int = 0
     trial_timings: list[float] = field(default_factory=list)
+    back_from_trial: bool = False
 
 
 def adaptive() -> bool:
@@ -80,11 +83,15 @@ class ThreadChooser:
                 _end_trial(bucket, threads, choice, most)
             return
         bucket.until_trial -= 1
-        if warm:
-            old = bucket.seconds_per_row.get(threads)
-            bucket.seconds_per_row[threads] = (
-                per_row if old is None else (1 - EMA) * old + EMA * per_row
-            )
+        if bucket.back_from_trial:  # waking the team after a trial is the trial's cost
+            bucket.back_from_trial = False
+            return
+        # other calls are timed even after a switch: when neighbouring batch sizes chose
+        # differently, the switches are part of what this choice costs
+        old = bucket.seconds_per_row.get(threads)
+        bucket.seconds_per_row[threads] = (
+            per_row if old is None else (1 - EMA) * old + EMA * per_row
+        )
 
     @contextmanager
     def __call__(self, rows: int):
@@ -119,6 +126,7 @@ def _end_trial(bucket: _Bucket, tried: int, choice: int, most: int) -> None:
     new = bucket.seconds_per_row.get(tried)
     if kept is None or new is None:  # nothing warm to compare yet: try again soon
         bucket.until_trial = FIRST_GAP
+        bucket.back_from_trial = True
         return
     if new < kept:
         bucket.choice, bucket.gap = tried, FIRST_GAP
@@ -127,3 +135,4 @@ def _end_trial(bucket: _Bucket, tried: int, choice: int, most: int) -> None:
         cost_ratio = new / kept  # how much slower each trial call runs
         bucket.gap = min(MAX_GAP, max(2 * bucket.gap, int(TRIAL_CALLS * cost_ratio / TRIAL_SHARE)))
     bucket.until_trial = bucket.gap
+    bucket.back_from_trial = True

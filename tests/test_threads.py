@@ -96,3 +96,19 @@ def test_the_search_evaluator_uses_it(two_threads):
             priors, _ = evaluator(me, opp)
     assert np.allclose(priors.sum(1), 1, atol=1e-5)
     assert set(seen) == {1, 2} and torch.get_num_threads() == 2
+
+
+def test_neighbouring_batch_sizes_stop_switching(two_threads):
+    # 31 rows are a little faster on one thread, 32 on two, but each switch costs 3 ms: calls
+    # alternating between the two sizes (games in lockstep) must settle on one count
+    chooser, seen = ThreadChooser(), []
+    for i in range(200):
+        rows = 31 + i % 2
+        with chooser(rows):
+            t = torch.get_num_threads()
+            switched = bool(seen) and seen[-1] != t
+            seen.append(t)
+            fast = 1 if rows == 31 else 2
+            time.sleep((0.003 if switched else 0.0) + (0.0008 if t == fast else 0.001))
+    switches = sum(a != b for a, b in zip(seen[-60:], seen[-59:], strict=False))
+    assert switches <= 6
