@@ -18,9 +18,11 @@ switch pays for waking the team (timing single calls made one thread look 2x fas
 was). Calls outside trials are all timed: where neighbouring batch sizes chose differently
 and calls alternate between them (games in lockstep around 32 rows), the switches are part
 of what a choice costs. It keeps the faster (seconds per row, an exponential moving
-average), and spaces the trials out while the choice holds (8 calls, doubling, and at least
-enough calls that a trial of the slower choice costs under ~10% of the time; at most 1024),
-so it follows the machine's load. A call on one thread has no parallel region: no worker to
+average), and spaces the trials out while the choice holds (16 calls, doubling, and at least
+enough calls that a trial of the slower choice costs about 3% of the time; at most 1024),
+so it follows the machine's load without paying much for following it: on a quiet machine
+the best choice is torch's count nearly everywhere, and the trials are all the chooser
+costs there. A call on one thread has no parallel region: no worker to
 wake or to wait for, whatever the wait policy. The toolkit does not set OMP_WAIT_POLICY, so
 import order does not matter. OTHELLO_THREADS=fixed turns the choice off (torch's count for
 every call: the old behaviour, for the bench).
@@ -35,8 +37,8 @@ from dataclasses import dataclass, field
 
 EMA = 0.3  # weight of the newest timing
 TRIAL_CALLS = 3  # a trial: one untimed warm-up call, then two timed ones
-FIRST_GAP, MAX_GAP = 8, 1024  # calls between trials
-TRIAL_SHARE = 0.1  # a trial of the slower choice may cost about this share of the time
+FIRST_GAP, MAX_GAP = 16, 1024  # calls between trials
+TRIAL_SHARE = 0.03  # a trial of the slower choice may cost about this share of the time
 
 _last_threads = 0  # thread count of the latest chooser call in this process (the team's state)
 

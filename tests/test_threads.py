@@ -39,7 +39,7 @@ def test_settles_on_the_faster_count_and_rechecks_rarely(two_threads, slow):
     seen = run_calls(ThreadChooser(), 8, 200, slow_threads=slow)
     fast = 3 - slow
     assert seen[0] == 2  # torch's own count until measured otherwise
-    assert 1 in seen[:12]  # a trial of one thread comes soon
+    assert 1 in seen[: threads.FIRST_GAP + 2]  # a trial of one thread comes soon
     assert seen[-60:].count(fast) >= 57  # then the faster one, with rare trials
     # trials of a 20x slower choice are spaced so that they cost about a tenth of the time
     assert seen[60:].count(slow) <= 3
