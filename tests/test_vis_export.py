@@ -5,8 +5,6 @@ one-line errors for a dictionary without a matching store."""
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +12,15 @@ import pytest
 import torch
 
 import sae.activations as acts_mod
-from alphazero.model import AlphaZeroNet, NetConfig, save_agent
+from alphazero.model import AlphaZeroNet, NetConfig, load_agent, save_agent
 from othello import batch
 from othello.game import Position
 from othello.solver import best_moves
 from sae.data import Pairs
 from sae.model import DictConfig, Dictionary, load_dictionary, save_dictionary
 from sae.train import RunSpec, TrainConfig, train
-from transcoder.set import write_set_config
+from transcoder.set import load_transcoder_set, write_set_config
+from transcoder.virtual_weights import top_connections
 from vis.export import ExportConfig, ExportError, export, main
 
 SITE = "blocks.1.resid_post"
@@ -332,7 +331,6 @@ def test_related_latents_and_effects_match_brute_force(exported):
     assert latents[i]["cofiring"][0][1] == pytest.approx(jac.max(), rel=1e-3)
     assert jac[latents[i]["cofiring"][0][0]] == pytest.approx(jac.max(), rel=1e-3)
     # effect: adding strength * decoder row at the site, on the export's effect positions
-    from alphazero.model import load_agent
 
     net, _ = load_agent(inputs["store"].manifest["checkpoint"]["path"])
     boards = _read(folder, "boards.json")["boards"]
@@ -441,45 +439,37 @@ def test_export_refuses_graphs_without_a_transcoder_set(exported, tmp_path):
         export([str(inputs["sae"])], tmp_path / "d", graph_files=[inputs["graph"]], cfg=FAST)
 
 
-def test_circuit_panels_once_the_transcoder_modules_exist(exported, tmp_path, monkeypatch):
-    """Virtual weights and attribution graphs through the contracted functions (stand-ins
-    here until transcoder.virtual_weights / attribution / prune / graph_json land)."""
+def test_circuit_panels_from_the_transcoder_modules(exported, tmp_path):
+    """A complete transcoder set exported alone: its virtual-weight neighbours are those
+    `top_connections` gives (ids in place of blocks), and each attribution graph is the
+    agent's move on the sampled board it names."""
     inputs, _, _ = exported
-    seen = {}
-
-    def top_connections(net, layers, k=10):
-        seen["layers"] = len(layers)
-        return {1: {5: {"upstream": [[0, 3, 0.5]], "downstream": []}}}
-
-    def to_json(graph, labels=None):
-        node = {"node_id": "0_3_0", "feature": 3, "layer": 0, "feature_type": "transcoder"}
-        meta = {"slug": f"g{graph['me']}", "prompt": str(graph["opp"])}
-        return {"metadata": meta, "nodes": [node], "links": [], "scores": {"replacement": 0.5}}
-
-    fakes = {
-        "transcoder.virtual_weights": {"top_connections": top_connections},
-        "transcoder.attribution": {
-            "build_graph": lambda net, layers, me, opp, target=None: {
-                "me": int(me[0]),
-                "opp": int(opp[0]),
-            },
-        },
-        "transcoder.prune": {"prune_graph": lambda g, **kw: g},
-        "transcoder.graph_json": {"to_json": to_json},
-    }
-    for name, attrs in fakes.items():
-        module = types.ModuleType(name)
-        module.__dict__.update(attrs)
-        monkeypatch.setitem(sys.modules, name, module)
     out = tmp_path / "data"
     index = export([str(inputs["tc"])], out, cfg=FAST)
-    assert index["notes"] == [] and seen["layers"] == 2
-    block1 = _latents(out, index["dictionaries"][1])
-    assert block1[5]["upstream"] == [["tc-blocks.0", 3, 0.5]] and "upstream" not in block1[4]
+    assert index["notes"] == []
+    tset = load_transcoder_set(inputs["tc"])
+    net, _ = load_agent(inputs["store"].manifest["checkpoint"]["path"])
+    with torch.no_grad():
+        top = top_connections(net, tset.layers, k=FAST.related)
+    ids = ["tc-blocks.0", "tc-blocks.1"]
+    for block, entry in enumerate(index["dictionaries"]):
+        latents = _latents(out, entry)
+        for latent, sides in top[block].items():
+            for side in ("upstream", "downstream"):
+                want = [[ids[b], j, w] for b, j, w in sides.get(side, [])]
+                got = latents[latent].get(side, [])
+                assert [g[:2] for g in got] == [w[:2] for w in want]
+                assert np.allclose([g[2] for g in got], [w[2] for w in want], atol=1e-3)
+    assert latents[0]["upstream"] and not latents[0].get("downstream")  # the last block
     graphs = index["transcoder_sets"][0]["graphs"]
     boards = _read(out, "boards.json")["boards"]
     assert len(graphs) == FAST.graphs
     for g in graphs:  # each graph names the board of the position it was built on
-        me = int(_read(out, g["file"])["metadata"]["slug"][1:])
-        pos = Position.from_text(boards[g["board"]][0].replace("+", "-").replace("*", "-"))
-        assert pos.me == me and g["prompt"] == str(pos.opp)
+        graph = _read(out, g["file"])
+        marked = boards[g["board"]][0]
+        pos = Position.from_text(marked.replace("+", "-").replace("*", "-"))
+        assert g["prompt"] == graph["metadata"]["prompt"]
+        drawn = Position.from_text(g["prompt"])  # drawn with the side to move as X
+        assert (drawn.me, drawn.opp) == (pos.me, pos.opp)
+        targets = [n for n in graph["nodes"] if n.get("is_target_logit")]
+        assert len(targets) == 1 and g["scores"]["replacement"] > 0
