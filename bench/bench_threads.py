@@ -12,8 +12,12 @@ Configurations (the first three are what the toolkit did, or could be told to do
   passive      OMP_WAIT_POLICY=PASSIVE set before torch loads (the old project default)
   torch-first  torch imported before the project (the OpenMP default policy: spin, then sleep)
   active       OMP_WAIT_POLICY=ACTIVE
-  auto         the toolkit now (common/threads.py), project imported first
-  auto-torch   the same with torch imported first
+  auto         the toolkit now, project imported first: the wait policy chosen from the load
+               at import (common/wait_policy.py), the thread count per call (common/threads.py)
+  auto-torch   the same with torch imported first (only the thread count is chosen)
+Two more run only when named in --configs (settings a user on a busy machine can still make):
+  passive-auto  OMP_WAIT_POLICY=PASSIVE with the toolkit's choice
+  spin2k-auto   GOMP_SPINCOUNT=2000 (libgomp: spin about 20 us, then sleep) with the choice
 The three old ones run with OTHELLO_THREADS=fixed (torch keeps its thread count for every
 call, numba its default threading layer), which is what the code did before.
 
@@ -45,7 +49,12 @@ CONFIGS = {
     "active": ({"OMP_WAIT_POLICY": "ACTIVE", "OTHELLO_THREADS": "fixed"}, False),
     "auto": ({}, False),
     "auto-torch": ({}, True),
+    # not run unless named in --configs: what a user can still set in the environment
+    "passive-auto": ({"OMP_WAIT_POLICY": "PASSIVE"}, False),
+    "spin2k-auto": ({"GOMP_SPINCOUNT": "2000"}, False),
 }
+SET_HERE = ("OMP_WAIT_POLICY", "OTHELLO_THREADS", "GOMP_SPINCOUNT")  # only as a config says
+DEFAULT_CONFIGS = ("passive", "torch-first", "active", "auto", "auto-torch")
 OLD = ("passive", "torch-first")  # "today's two settings" before common/threads.py
 NEW = ("auto", "auto-torch")
 WORKLOADS = ("play", "selfplay", "arena", "collect", "sae")
@@ -160,7 +169,7 @@ def worker(workload: str, torch_first: bool) -> None:
 # -- the driver ----------------------------------------------------------------------------------
 def run_one(workload: str, config: str) -> float:
     env_extra, torch_first = CONFIGS[config]
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OTHELLO_THREADS")}
+    env = {k: v for k, v in os.environ.items() if k not in SET_HERE}
     env.update(env_extra)
     cmd = [sys.executable, __file__, "--worker", workload]
     if torch_first:
@@ -175,7 +184,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
-    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS), help=f"of {', '.join(CONFIGS)}")
     ap.add_argument(
         "--background-load",
         type=int,

@@ -1,9 +1,13 @@
-"""Small utilities shared by every package: the commit protocol for files (`common.io`) and
-the thread choice for torch calls (`common.threads`).
+"""Small utilities shared by every package: the commit protocol for files (`common.io`), the
+thread count of torch calls (`common.threads`) and the OpenMP wait policy
+(`common.wait_policy`).
 
-Nothing here depends on import order: the toolkit no longer sets OMP_WAIT_POLICY (it did,
-to PASSIVE, which made batched work up to 2x slower on a quiet machine and only took effect
-when set before torch loaded); each network call site measures whether one torch thread or
-torch's count is faster for its batch size on this machine, now (see common/threads.py and
-bench/bench_threads.py).
+Importing any toolkit package imports this first, so the wait policy can still be chosen
+before torch loads: PASSIVE only when other tasks fill every core at that moment (measured
+2-3x faster then on batched work), otherwise torch's default (fastest on a quiet machine).
+Imported after torch, the toolkit leaves the policy alone and only chooses thread counts.
 """
+
+from common.wait_policy import choose as _choose_wait_policy
+
+_choose_wait_policy()

@@ -23,9 +23,12 @@ enough calls that a trial of the slower choice costs about 3% of the time; at mo
 so it follows the machine's load without paying much for following it: on a quiet machine
 the best choice is torch's count nearly everywhere, and the trials are all the chooser
 costs there. A call on one thread has no parallel region: no worker to
-wake or to wait for, whatever the wait policy. The toolkit does not set OMP_WAIT_POLICY, so
-import order does not matter. OTHELLO_THREADS=fixed turns the choice off (torch's count for
-every call: the old behaviour, for the bench).
+wake or to wait for, whatever the wait policy. The thread count cannot undo spinning workers
+on a busy machine, though: there PASSIVE with torch's count measured 2-3x faster on batched
+work than the best choice under the default policy, so `common/wait_policy.py` sets PASSIVE
+when the cores are full as the toolkit loads (only possible before torch loads).
+OTHELLO_THREADS=fixed turns the choice off (torch's count for every call: the old behaviour,
+for the bench).
 """
 
 from __future__ import annotations

@@ -1,1 +1,3 @@
 """TopK transcoders that replace the agent's MLPs."""
+
+import common  # noqa: F401  (chooses the OpenMP wait policy before torch loads)
