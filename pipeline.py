@@ -1,6 +1,6 @@
 """The whole chain on its quick default, ending in the feature viewer on what it made.
 
-    python pipeline.py                      # the shipped agent; ~8 minutes on 2 CPU cores
+    python pipeline.py                      # the shipped agent; 4.5-8 minutes on 2 CPU cores
     python pipeline.py --from-scratch       # train a quick agent first (+ ~1 minute)
     python pipeline.py --out runs/p2 --positions 100000
 
