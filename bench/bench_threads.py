@@ -15,9 +15,10 @@ Configurations (the first three are what the toolkit did, or could be told to do
   auto         the toolkit now, project imported first: the wait policy chosen from the load
                at import (common/wait_policy.py), the thread count per call (common/threads.py)
   auto-torch   the same with torch imported first (only the thread count is chosen)
-Two more run only when named in --configs (settings a user on a busy machine can still make):
+Three more run only when named in --configs:
   passive-auto  OMP_WAIT_POLICY=PASSIVE with the toolkit's choice
   spin2k-auto   GOMP_SPINCOUNT=2000 (libgomp: spin about 20 us, then sleep) with the choice
+  fixed         project imported first, no choice at all (A/B against auto and torch-first)
 The three old ones run with OTHELLO_THREADS=fixed (torch keeps its thread count for every
 call, numba its default threading layer), which is what the code did before.
 
@@ -51,6 +52,7 @@ CONFIGS = {
     "auto-torch": ({}, True),
     # not run unless named in --configs: what a user can still set in the environment
     "passive-auto": ({"OMP_WAIT_POLICY": "PASSIVE"}, False),
+    "fixed": ({"OTHELLO_THREADS": "fixed"}, False),
     "spin2k-auto": ({"GOMP_SPINCOUNT": "2000"}, False),
 }
 SET_HERE = ("OMP_WAIT_POLICY", "OTHELLO_THREADS", "GOMP_SPINCOUNT")  # only as a config says
