@@ -22,6 +22,8 @@ import statistics
 import sys
 import time
 
+from common.threads import adaptive
+
 USER_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 CHOSEN = "not decided"
 
@@ -59,13 +61,13 @@ def choose() -> str:
         CHOSEN = "set by the user: " + ", ".join(
             f"{k}={os.environ[k]}" for k in USER_SETTINGS if k in os.environ
         )
-    elif os.environ.get("OTHELLO_THREADS", "auto").lower() == "fixed":
+    elif not adaptive():
         CHOSEN = "OTHELLO_THREADS=fixed: the default policy"
     else:
-        others = others_running()
-        if others is not None and others >= usable_cpus():
+        others, cpus = others_running(), usable_cpus()
+        if others is not None and others >= cpus:
             os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-            CHOSEN = f"PASSIVE ({others} other tasks running on {usable_cpus()} CPUs)"
+            CHOSEN = f"PASSIVE ({others} other tasks running on {cpus} CPUs)"
         else:
             CHOSEN = "the default policy (cores free)"
     return CHOSEN
