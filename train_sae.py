@@ -3,7 +3,7 @@
 The command line lives in sae/train_cli.py (this file stays a thin entry point).
 """
 
-from sae.train_cli import main
+from sae.dictionary.cli import main
 
 if __name__ == "__main__":
     main()

@@ -3,11 +3,15 @@
 One `choose` call searches every given game together (one network call per simulation step
 for all of them) and keeps each game's tree between moves: the opponent's reply is found
 among the children of the previous root, so its subtree is reused.
+
+Importing this module registers the `az:CHECKPOINT[:SIMS]` player spec with the game's
+player factory (`othello.players`). Layers above add suffixes to it through
+`register_az_extension` (`sae.steering`: `az:CKPT:SIMS+steer:...`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -17,6 +21,7 @@ from alphazero.model import AlphaZeroNet, load_agent
 from othello import batch
 from othello.game import Position
 from othello.player import Player
+from othello.players import register_player_kind
 
 
 class AlphaZeroPlayer(Player):
@@ -37,7 +42,7 @@ class AlphaZeroPlayer(Player):
         evaluator: NetEvaluator | None = None,
     ):
         self.n = net.cfg.board_size
-        # A given evaluator (e.g. sae.intervene's steered net) replaces the plain copy.
+        # A given evaluator (e.g. sae.steering.edit's steered net) replaces the plain copy.
         self.evaluator = evaluator or NetEvaluator(net, dtype=dtype, device=device)
         self.cfg = search or SearchConfig(
             simulations=max(simulations, 1),
@@ -126,13 +131,31 @@ class AlphaZeroPlayer(Player):
         return slot
 
 
-def make_az_player(spec: str, n: int, device: str = "cpu") -> AlphaZeroPlayer:
+# suffix name -> (builder(net, checkpoint, simulations, suffix_text, device) -> Player, form)
+_EXTENSIONS: dict[str, tuple[Callable[..., Player], str]] = {}
+
+
+def register_az_extension(name: str, build: Callable[..., Player], form: str) -> None:
+    """`az:CKPT[:SIMS]+NAME:...` builds `build(net, CKPT, SIMS, "NAME:...", device)`."""
+    _EXTENSIONS[name] = (build, form)
+    _register()
+
+
+def make_az_player(spec: str, n: int, device: str = "cpu") -> Player:
     """`CHECKPOINT[:SIMS]` (the part after `az:` in a player spec); SIMS 0 = raw policy.
-    `CHECKPOINT[:SIMS]+steer:DICT:LATENTS:OP:VALUE` steers it (`sae.intervene`)."""
-    spec, plus, steer = spec.partition("+")
+    `CHECKPOINT[:SIMS]+NAME:...` hands the player to a registered extension (NAME steer:
+    `sae.steering`)."""
+    spec, plus, suffix = spec.partition("+")
     path, _, sims = spec.partition(":")
     if sims and not sims.isdigit():
         raise ValueError(f"az:{spec}: SIMS must be a non-negative integer")
+    name = suffix.partition(":")[0]
+    if plus and name not in _EXTENSIONS:
+        known = ", ".join(form for _, form in _EXTENSIONS.values()) or "none registered"
+        raise ValueError(
+            f"az:{spec}+{suffix}: unknown suffix {name!r} (known: {known}; +steer: comes with "
+            f"sae.steering, which play.py imports)"
+        )
     net, config = load_agent(path, device=device)
     if net.cfg.board_size != n:
         raise ValueError(
@@ -140,7 +163,15 @@ def make_az_player(spec: str, n: int, device: str = "cpu") -> AlphaZeroPlayer:
         )
     simulations = int(sims) if sims else 64
     if plus:
-        from sae.intervene import player_from_spec  # sae builds on alphazero, not the reverse
-
-        return player_from_spec(net, path, simulations, steer, device)
+        build, _ = _EXTENSIONS[name]
+        return build(net, path, simulations, suffix, device)
     return AlphaZeroPlayer(net, simulations, device=device, name=f"az:{path}:{simulations}")
+
+
+def _register() -> None:
+    forms = ["az:CHECKPOINT[:SIMS]"]
+    forms += [f"az:CHECKPOINT[:SIMS]+{form}" for _, form in _EXTENSIONS.values()]
+    register_player_kind("az", lambda arg, n, device, seed: make_az_player(arg, n, device), forms)
+
+
+_register()

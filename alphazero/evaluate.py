@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from alphazero.agent import AlphaZeroPlayer
 from alphazero.model import AlphaZeroNet, load_agent
+from common.io import atomic_write_json
 from othello.arena import play_match
 from othello.elo import wilson_interval
 from othello.game import Position
@@ -211,8 +212,6 @@ def main(argv=None) -> dict:
                 f"{r['exact_accuracy']:>12.3f}{r['discs_lost']:>12.3f}"
             )
     if args.json:
-        from common.io import atomic_write_json
-
         atomic_write_json(args.json, results)
     sys.stdout.flush()
     return results

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from alphazero.agent import AlphaZeroPlayer
 from alphazero.inference import NetEvaluator, cpu_has_bf16
 from alphazero.model import AlphaZeroNet, NetConfig, load_agent, save_agent
 from alphazero.replay import ReplayBuffer
@@ -44,6 +45,8 @@ from common.io import (
     save_state,
     settings_diff,
 )
+from othello.arena import play_match
+from othello.players import make_player
 
 STATE_KIND = "alphazero_train_state"
 
@@ -291,10 +294,6 @@ class Run:
 
 # -- evaluation -------------------------------------------------------------------------------
 def evaluate_iteration(net, prev_stem, cfg: TrainConfig, seed: int) -> dict:
-    from alphazero.agent import AlphaZeroPlayer
-    from othello.arena import play_match
-    from othello.players import make_player
-
     if cfg.eval_games <= 0:
         return {}
     agent = AlphaZeroPlayer(net, cfg.eval_simulations, device=cfg.device, dtype=cfg.inference_dtype)

@@ -30,8 +30,8 @@ import torch  # noqa: E402
 
 from alphazero.model import AlphaZeroNet, NetConfig  # noqa: E402
 from bench.bench_transcoder import cpu_features  # noqa: E402
-from sae.model import DictConfig, Dictionary  # noqa: E402
-from sae.store import ActivationStore  # noqa: E402
+from sae.activations.store import ActivationStore  # noqa: E402
+from sae.dictionary.model import DictConfig, Dictionary  # noqa: E402
 from transcoder.attribute import open_set  # noqa: E402
 from transcoder.attribution import build_graph  # noqa: E402
 from transcoder.fidelity import heldout_positions  # noqa: E402

@@ -1,14 +1,14 @@
 """Speed of the concepts layer: labelling positions, exact AUC of every latent for every
-concept, and the whole `sae.concepts` report.
+concept, and the whole `sae.concepts.report` report.
 
-1. Labels: positions labelled per second by `sae.labels.load_labels` into an empty cache (a
+1. Labels: positions labelled per second by `sae.concepts.labels.load_labels` into an empty cache (a
    temporary folder, so the store's own cache is neither used nor touched), board families
    alone and with the exact solver families, then the same rows read back from the cache.
 2. AUC of every latent of a 4096-latent TopK SAE for every binary concept on 50,000 held-out
-   positions (`sae.concept_analysis.auc_all`: board concepts on all rows, solver concepts on
+   positions (`sae.concepts.analysis.auc_all`: board concepts on all rows, solver concepts on
    the solved ones), next to the plain per-latent loop (ranks with ties averaged by
    np.unique per latent, then that latent's rank sums) timed on 64 latents in the same run.
-3. The full report for that dictionary (`sae.concepts.build_report`, default settings but
+3. The full report for that dictionary (`sae.concepts.report.build_report`, default settings but
    --positions), with the seconds of each stage.
 
     python bench/bench_concepts.py [--store data/acts/agent] [--positions 50000]
@@ -35,19 +35,19 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.bench_transcoder import cpu_features  # noqa: E402
-from sae.concept_analysis import auc_all, groups, latent_columns  # noqa: E402
-from sae.concepts import (  # noqa: E402
+from sae.activations.batches import Pairs  # noqa: E402
+from sae.activations.store import ActivationStore  # noqa: E402
+from sae.concepts.analysis import auc_all, groups, latent_columns  # noqa: E402
+from sae.concepts.labels import load_labels  # noqa: E402
+from sae.concepts.report import (  # noqa: E402
     ConceptsConfig,
     build_report,
     load_net,
     position_labels,
     sample_positions,  # noqa: E402
 )
-from sae.data import Pairs  # noqa: E402
-from sae.labels import load_labels  # noqa: E402
-from sae.model import DictConfig, load_dictionary  # noqa: E402
-from sae.store import ActivationStore  # noqa: E402
-from sae.train import RunSpec, TrainConfig, train  # noqa: E402
+from sae.dictionary.model import DictConfig, load_dictionary  # noqa: E402
+from sae.dictionary.train import RunSpec, TrainConfig, train  # noqa: E402
 
 LOOP_LATENTS = 64
 

@@ -26,7 +26,7 @@ def build(path: Path, rows: int, d: int, seed: int) -> None:
     import numpy as np
     from tqdm import tqdm
 
-    from sae.store import StoreWriter, meta_fields
+    from sae.activations.store import StoreWriter, meta_fields
 
     rng = np.random.default_rng(seed)
     atoms = rng.standard_normal((1024, d)).astype(np.float32)
@@ -50,11 +50,11 @@ def build(path: Path, rows: int, d: int, seed: int) -> None:
 def train(path: Path, steps: int) -> None:
     import tempfile
 
-    from sae.data import Pairs
-    from sae.model import DictConfig
-    from sae.store import ActivationStore
-    from sae.train import RunSpec, TrainConfig
-    from sae.train import train as run_training
+    from sae.activations.batches import Pairs
+    from sae.activations.store import ActivationStore
+    from sae.dictionary.model import DictConfig
+    from sae.dictionary.train import RunSpec, TrainConfig
+    from sae.dictionary.train import train as run_training
 
     store = ActivationStore(path)
     pairs = Pairs.from_store(store, "blocks.2.resid_post")

@@ -21,8 +21,8 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from sae.sweep import grid  # noqa: E402
-from sae.train import Run, TrainConfig  # noqa: E402
+from sae.dictionary.sweep import grid  # noqa: E402
+from sae.dictionary.train import Run, TrainConfig  # noqa: E402
 
 
 def main() -> None:

@@ -26,8 +26,8 @@ import time  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from sae.model import DictConfig  # noqa: E402
-from sae.train import Run, RunSpec, TrainConfig  # noqa: E402
+from sae.dictionary.model import DictConfig  # noqa: E402
+from sae.dictionary.train import Run, RunSpec, TrainConfig  # noqa: E402
 
 
 class DenseTopK(torch.nn.Module):

@@ -32,8 +32,8 @@ from alphazero.model import AlphaZeroNet, NetConfig, load_agent  # noqa: E402
 from othello.arena import play_match  # noqa: E402
 from othello.player import Player  # noqa: E402
 from othello.players import RandomPlayer  # noqa: E402
-from sae.intervene import Edit, load_for_agent, parse_latents, steered_player  # noqa: E402
-from sae.model import DictConfig, Dictionary  # noqa: E402
+from sae.dictionary.model import DictConfig, Dictionary  # noqa: E402
+from sae.steering.edit import Edit, load_for_agent, parse_latents, steered_player  # noqa: E402
 
 AGENT = Path("pretrained/agent")
 SAE = Path("runs/sae_agent/topk_k32_n1024/dictionary.json")

@@ -127,7 +127,7 @@ def work_arena() -> float:
 
 
 def work_collect() -> float:
-    from sae.activations import collect
+    from sae.activations.collect import collect
 
     with tempfile.TemporaryDirectory() as tmp:
         collect(ROOT / "pretrained" / "agent", ["blocks.2.resid_post"], 2048, Path(tmp) / "w",
@@ -141,9 +141,9 @@ def work_collect() -> float:
 def work_sae() -> float:
     import numpy as np
 
-    from sae.data import Pairs
-    from sae.model import DictConfig
-    from sae.train import RunSpec, TrainConfig, train
+    from sae.activations.batches import Pairs
+    from sae.dictionary.model import DictConfig
+    from sae.dictionary.train import RunSpec, TrainConfig, train
 
     x = np.random.default_rng(0).standard_normal((65536, 256)).astype(np.float32)
     spec = RunSpec("topk", DictConfig("topk", d_in=256, n_latents=4096, k=32, in_site="x"))

@@ -1,6 +1,6 @@
 """Transcoder training throughput vs SAE training: same store, same engine, side by side.
 
-Each configuration runs the engine's inner loop (`sae.train`: the data source's shuffled
+Each configuration runs the engine's inner loop (`sae.dictionary.train`: the data source's shuffled
 batches, `data.pick`, `Run.train_step` of every run) on its own batch iterator over the same
 store; the configurations take turns one step at a time, so machine noise hits all alike,
 and every one of them reads its windows from disk within the timed steps. Throughput is rows
@@ -29,10 +29,10 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from sae.data import Columns, Pairs  # noqa: E402
-from sae.model import DictConfig  # noqa: E402
-from sae.store import ActivationStore, StoreError  # noqa: E402
-from sae.train import Run, RunSpec, TrainConfig  # noqa: E402
+from sae.activations.batches import Columns, Pairs  # noqa: E402
+from sae.activations.store import ActivationStore, StoreError  # noqa: E402
+from sae.dictionary.model import DictConfig  # noqa: E402
+from sae.dictionary.train import Run, RunSpec, TrainConfig  # noqa: E402
 from transcoder.set import block_sites  # noqa: E402
 
 

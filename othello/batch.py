@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 from othello import kernels as k
+from othello.game import Position
 
 U64 = np.uint64
 _ZERO, _ONE = U64(0), U64(1)
@@ -153,8 +154,6 @@ def disc_diff(me: np.ndarray, opp: np.ndarray) -> np.ndarray:
 
 def start(batch: int, n: int = 6):
     """B copies of the standard start (black to move)."""
-    from othello.game import Position
-
     p = Position.start(n)
     return np.full(batch, p.me, dtype=U64), np.full(batch, p.opp, dtype=U64)
 

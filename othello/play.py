@@ -1,14 +1,8 @@
-"""Play Othello in the terminal against an agent, or run a match between two players.
+"""A game of Othello in the terminal between a person and any `Player`.
 
-    python othello/play.py --human                          # you (black) vs the best agent here
-    python othello/play.py --human --opponent greedy --color white --size 8
-    python othello/play.py --games 200 --p1 alphabeta:4 --p2 greedy [--json]
-
-Player specs: random, greedy, alphabeta[:D], solver[:MAX_EMPTIES], az:CHECKPOINT[:SIMS],
-and az:CHECKPOINT[:SIMS]+steer:DICT:LATENTS:OP:VALUE (the agent with latents of a dictionary
-edited inside it; OP scale, clamp, zero or add, e.g.
-az:pretrained/agent:64+steer:runs/sae_agent/topk_k32_n1024/dictionary.json:530,981:scale:10).
-Squares are named by column then row, like c4 (a1 is the top-left corner).
+The command line is `play.py` at the repository root (it offers every player kind, the
+agent's among them); `python othello/play.py` and `python -m othello.play` still work and
+say so.
 """
 
 from __future__ import annotations
@@ -16,26 +10,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as `python othello/play.py`: import from the repo root
-    sys.path[0] = str(REPO_ROOT)
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-
+from common.moved import forward  # noqa: E402
 from othello import bitboard as bb  # noqa: E402
-from othello.arena import DEFAULT_OPENING_PLIES, IllegalActionError, play_match  # noqa: E402
+from othello.arena import IllegalActionError  # noqa: E402
 from othello.game import Position, parse_square, square_name  # noqa: E402
 from othello.player import Player  # noqa: E402
-from othello.players import make_player  # noqa: E402
 
 QUIT_WORDS = ("quit", "q", "exit")
-
-
-def default_opponent() -> str:
-    """The shipped agent when it is there, else the strongest quick baseline."""
-    agent = REPO_ROOT / "pretrained" / "agent"
-    return f"az:{agent}" if agent.with_suffix(".json").exists() else "alphabeta:4"
 
 
 def _colour(black: bool) -> str:
@@ -113,83 +97,5 @@ def play_human(opponent: Player, n: int, human_black: bool, seed: int) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    mode = ap.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--human", action="store_true", help="play a game in the terminal")
-    mode.add_argument("--games", type=int, metavar="N", help="play N games between --p1 and --p2")
-    ap.add_argument(
-        "--opponent",
-        metavar="SPEC",
-        help="--human: who you play (default: az:pretrained/agent if it exists, else alphabeta:4)",
-    )
-    ap.add_argument(
-        "--color", choices=["black", "white"], default="black", help="--human: your side"
-    )
-    ap.add_argument("--p1", metavar="SPEC", help="--games: the first player (results are its view)")
-    ap.add_argument("--p2", metavar="SPEC", help="--games: the second player")
-    ap.add_argument(
-        "--opening-plies",
-        type=int,
-        default=DEFAULT_OPENING_PLIES,
-        metavar="K",
-        help=f"--games: random plies before the players take over (default "
-        f"{DEFAULT_OPENING_PLIES}); each opening is played twice with colours swapped",
-    )
-    ap.add_argument("--seed", type=int, default=0, help="seed for openings and tie-breaks")
-    ap.add_argument("--size", type=int, default=6, help="board size, even, 4..8 (default 6)")
-    ap.add_argument("--json", action="store_true", help="--games: print one JSON object")
-    ap.add_argument("--device", default="cpu", help="torch device for az players (default cpu)")
-    return ap
-
-
-def main(argv=None) -> int:
-    ap = build_parser()
-    args = ap.parse_args(argv)
-    try:
-        bb.check_size(args.size)
-    except ValueError as e:
-        ap.error(str(e))
-
-    if args.human:
-        if args.p1 or args.p2 or args.json:
-            ap.error("--p1, --p2 and --json are for --games matches")
-        spec = args.opponent or default_opponent()
-        try:
-            opponent = make_player(spec, args.size, args.device, seed=args.seed)
-        except ValueError as e:
-            ap.error(str(e))
-        return play_human(opponent, args.size, args.color == "black", args.seed)
-
-    if args.opponent:
-        ap.error("--opponent is for --human; use --p1 and --p2 with --games")
-    if args.games < 1:
-        ap.error("--games must be at least 1")
-    if not args.p1 or not args.p2:
-        ap.error("--games needs --p1 SPEC and --p2 SPEC")
-    if args.opening_plies < 0:
-        ap.error("--opening-plies must be >= 0")
-    try:
-        p1 = make_player(args.p1, args.size, args.device, seed=args.seed)
-        p2 = make_player(args.p2, args.size, args.device, seed=args.seed + 1)
-    except ValueError as e:
-        ap.error(str(e))
-    try:
-        result = play_match(p1, p2, args.games, args.size, args.opening_plies, args.seed)
-    except IllegalActionError:
-        raise  # a bug in a player, not in the command line
-    except ValueError as e:  # e.g. openings so long that they end the game
-        ap.error(str(e))
-    except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
-        return 130
-    print(json.dumps(result.to_dict()) if args.json else result.summary())
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    forward("python othello/play.py", ["play.py"], sys.argv[1:])

@@ -1,21 +1,21 @@
 """Baseline players (random, greedy, alpha-beta, exact solver) and `make_player(spec)`.
 
-Player specs, as taken by `othello/play.py` and the arena:
+Player specs, as taken by `play.py` and the arena:
     random                  uniform over legal moves (seeded)
     greedy                  most discs flipped, seeded random tie-break
     alphabeta[:D]           alpha-beta to depth D plies (default 4) on the evaluation below
     solver[:MAX_EMPTIES]    exact solver with at most MAX_EMPTIES empty squares (default 14),
                             else alpha-beta depth 4
-    az:CHECKPOINT[:SIMS]    the AlphaZero agent (alphazero.agent.make_az_player)
-    az:CHECKPOINT[:SIMS]+steer:DICT:LATENTS:OP:VALUE
-                            the agent with latents of dictionary DICT edited inside it
-                            (sae.intervene): LATENTS like 12,40 or 3-5, OP one of scale,
-                            clamp, zero, add; more `+steer:` parts on DICT compose in order
+
+Layers above the game add their own kinds with `register_player_kind` when they are
+imported, so the game never imports them: `alphazero.agent` registers
+`az:CHECKPOINT[:SIMS]`, and `sae.steering` its `+steer:` suffix on top of it. A command
+line that takes specs imports the layers whose players it offers (`play.py` imports both).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 
 import numpy as np
@@ -27,10 +27,7 @@ from othello.game import Position
 from othello.kernels import legal_moves, popcount
 from othello.player import Player
 
-SPEC_FORMS = (
-    "random, greedy, alphabeta[:D], solver[:MAX_EMPTIES], az:CHECKPOINT[:SIMS], "
-    "az:CHECKPOINT[:SIMS]+steer:DICT:LATENTS:OP:VALUE"
-)
+GAME_SPEC_FORMS = ("random", "greedy", "alphabeta[:D]", "solver[:MAX_EMPTIES]")
 DEFAULT_DEPTH = 4
 DEFAULT_SOLVER_EMPTIES = 14  # ~10 ms per move to solve exactly on 6x6 (bench/bench_solver.py)
 
@@ -218,27 +215,47 @@ def _int_arg(spec: str, arg: str, default: int, low: int, high: int) -> int:
     return int(arg)
 
 
+# kind -> (factory(arg, n, device, seed) -> Player, the forms it accepts, shown in errors)
+_KINDS: dict[str, tuple[Callable[[str, int, str, int], Player], tuple[str, ...]]] = {}
+
+
+def register_player_kind(
+    kind: str, factory: Callable[[str, int, str, int], Player], forms: Sequence[str]
+) -> None:
+    """Make `kind:ARG` specs build players with `factory(ARG, n, device, seed)` (which raises
+    ValueError naming what is wrong). Registering a kind again replaces it."""
+    _KINDS[kind.lower()] = (factory, tuple(forms))
+
+
+def spec_forms() -> str:
+    """Every spec form known now (the game's own and those registered by imported layers)."""
+    forms = list(GAME_SPEC_FORMS) + [f for _, kind_forms in _KINDS.values() for f in kind_forms]
+    return ", ".join(forms)
+
+
 def make_player(spec: str, n: int = 6, device: str = "cpu", seed: int = 0) -> Player:
     """Build a player from a spec (see the module docstring). Raises PlayerSpecError (a
     ValueError) naming the valid forms."""
     bb.check_size(n)
     kind, _, arg = spec.strip().partition(":")
     kind = kind.lower()
-    if kind == "az":
+    if kind in _KINDS:
+        factory, forms = _KINDS[kind]
         if not arg:
-            raise PlayerSpecError(f"{spec!r}: az needs a checkpoint, as in az:CHECKPOINT[:SIMS]")
+            raise PlayerSpecError(f"{spec!r}: {kind} needs an argument, as in {forms[0]}")
         try:
-            from alphazero.agent import make_az_player
-        except ImportError as e:
-            raise PlayerSpecError(
-                f"{spec!r}: the AlphaZero player is unavailable (importing alphazero.agent "
-                f"failed: {e})"
-            ) from e
-        return make_az_player(arg, n, device)
+            return factory(arg, n, device, seed)
+        except PlayerSpecError:
+            raise
+        except ValueError as e:
+            raise PlayerSpecError(str(e)) from e
     if kind in ("random", "greedy") and not arg:
         return RandomPlayer(seed) if kind == "random" else GreedyPlayer(seed)
     if kind == "alphabeta":
         return AlphaBetaPlayer(_int_arg(spec, arg, DEFAULT_DEPTH, 1, 12), seed)
     if kind == "solver":
         return SolverPlayer(_int_arg(spec, arg, DEFAULT_SOLVER_EMPTIES, 0, n * n), seed=seed)
-    raise PlayerSpecError(f"unknown player spec {spec!r}; valid forms: {SPEC_FORMS}")
+    hint = ""
+    if kind == "az":
+        hint = " (az: players come with the agent: import alphazero.agent, or use play.py)"
+    raise PlayerSpecError(f"unknown player spec {spec!r}; valid forms: {spec_forms()}{hint}")

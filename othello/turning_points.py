@@ -3,7 +3,7 @@ after its random opening with at most `from_empties` empty squares, and finds ea
 gave away its side's solved outcome (win -> draw/loss, draw -> loss). That separates games
 already decided when the solver takes over from games lost to later errors.
 
-    python -m othello.turning_points --p1 az:pretrained/agent:64 --p2 alphabeta:4 --games 200
+    python play.py --games 200 --p1 az:pretrained/agent:64 --p2 alphabeta:4 --turning-points
 
 Cost on 6x6 (win/draw/loss solves, the table reused along each game): about 0.2 s a game
 from 20 empties; from 26 (right after 6 random plies, `--from-empties 32`) about 30 s a game
@@ -12,15 +12,11 @@ on average, the hardest openings taking minutes.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-from tqdm import tqdm
-
-from othello.arena import DEFAULT_OPENING_PLIES, OPENING, P1, P2, GameRecord, play_match
-from othello.players import make_player
+from common.moved import forward
+from othello.arena import OPENING, P1, P2, GameRecord
 from othello.solver import Solver
 
 CLASSES = ("win", "draw", "loss")
@@ -96,47 +92,8 @@ def format_summary(s: Summary, p1: str, p2: str, from_empties: int) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m othello.turning_points",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    ap.add_argument("--p1", required=True, help="player spec, e.g. az:pretrained/agent:64")
-    ap.add_argument("--p2", required=True, help="player spec, e.g. alphabeta:4")
-    ap.add_argument("--games", type=int, default=200)
-    ap.add_argument("--opening-plies", type=int, default=DEFAULT_OPENING_PLIES)
-    ap.add_argument("--size", type=int, default=6)
-    ap.add_argument(
-        "--from-empties", type=int, default=20, help="solve from the first position with this many"
-    )
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", action="store_true", help="print JSON (with every game's trace)")
-    args = ap.parse_args(argv)
-    try:
-        p1 = make_player(args.p1, args.size, device=args.device, seed=args.seed)
-        p2 = make_player(args.p2, args.size, device=args.device, seed=args.seed + 1)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    match = play_match(
-        p1, p2, args.games, args.size, args.opening_plies, args.seed, progress=True, record=True
-    )
-    solver = Solver(args.size, table_bits=22)
-    records = tqdm(match.records, desc="solving", unit="game")
-    traces = [trace_game(r, solver, args.from_empties) for r in records]
-    summary = summarize(traces, keep_traces=args.json)
-    if args.json:
-        print(
-            json.dumps(
-                dict(p1=args.p1, p2=args.p2, from_empties=args.from_empties, **asdict(summary))
-            )
-        )
-    else:
-        print(format_summary(summary, p1.name, p2.name, args.from_empties))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    argv = sys.argv[1:]
+    if "--games" not in argv:
+        argv = [*argv, "--games", "200"]  # this command's old default
+    forward("python -m othello.turning_points", ["play.py"], [*argv, "--turning-points"])

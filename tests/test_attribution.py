@@ -9,7 +9,7 @@ from engine_helpers import as_arrays, random_positions
 
 from alphazero.model import AlphaZeroNet, NetConfig
 from othello.game import Position
-from sae.model import DictConfig, Dictionary
+from sae.dictionary.model import DictConfig, Dictionary
 from transcoder.attribution import (
     BIAS,
     ERROR,

@@ -14,7 +14,7 @@ from test_transcoder_train import make_store
 
 from alphazero.model import load_agent
 from othello.game import Position
-from sae.model import save_dictionary
+from sae.dictionary.model import save_dictionary
 from transcoder.attribute import main as attribute_main
 from transcoder.graph_json import exactness
 from transcoder.interventions import main as clamp_main

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-import sae.activations as acts_mod
+import sae.activations.collect as acts_mod
 from alphazero.model import AlphaZeroNet, NetConfig, save_agent
-from sae.data import Pairs
-from sae.model import DictConfig
-from sae.train import RunSpec, TrainConfig, train
+from sae.activations.batches import Pairs
+from sae.dictionary.model import DictConfig
+from sae.dictionary.train import RunSpec, TrainConfig, train
 from tests.test_crash_forkserver import server
 
 SITE = "blocks.1.resid_post"
@@ -69,7 +69,12 @@ def edited_agent(made, tmp_path, edit) -> str:
 def test_evaluate_with_a_bad_agent_config(made, tmp_path, edit, needle):
     ckpt = edited_agent(made, tmp_path, edit)
     r = server().run(
-        "sae.evaluate", made / "dicts/sae/dictionary.json", "--checkpoint", ckpt, "--games", "0"
+        "sae.dictionary.evaluate",
+        made / "dicts/sae/dictionary.json",
+        "--checkpoint",
+        ckpt,
+        "--games",
+        "0",
     )
     one_line_error(r, 1, "error:", "agent.json", needle)
 
@@ -99,14 +104,14 @@ def test_a_checkpoint_with_nan_weights_is_refused_by_name(made, tmp_path):
     data[-64:] = np.full(16, np.nan, np.float32).tobytes()
     (tmp_path / "agent.safetensors").write_bytes(data)
     args = ["--games", "2", "--p2", "random", "--p1"]
-    r = server().run("othello/play.py", *args, f"az:{tmp_path / 'agent'}")
+    r = server().run("play.py", *args, f"az:{tmp_path / 'agent'}")
     one_line_error(r, 2, "agent.safetensors does not match the SHA-256 recorded")
     # NaN weights saved with a matching hash: the finiteness check names the tensor
     net = AlphaZeroNet(NetConfig(d_model=16, n_blocks=2))
     with torch.no_grad():
         net.policy_head.weight.fill_(float("nan"))
     save_agent(net, tmp_path / "nan")
-    r = server().run("othello/play.py", *args, f"az:{tmp_path / 'nan'}")
+    r = server().run("play.py", *args, f"az:{tmp_path / 'nan'}")
     one_line_error(r, 2, "nan.safetensors", "'policy_head.weight' holds NaN")
 
 
@@ -127,7 +132,7 @@ def test_recorded_paths_resolve_from_another_folder(made, tmp_path):
     config = json.loads(dictionary.read_text())
     assert config["data"]["store"] == str(made / "store")  # recorded absolute
     args = ["--games", "0", "--positions", "64"]
-    r = server().run("sae.evaluate", dictionary, *args, cwd=elsewhere)
+    r = server().run("sae.dictionary.evaluate", dictionary, *args, cwd=elsewhere)
     assert r.rc == 0 and "0.0" in r.output, r.output
     # a dictionary that records its store relative to its own folder (written by hand, or
     # moved together with the store) resolves it there, not from the working directory
@@ -136,5 +141,7 @@ def test_recorded_paths_resolve_from_another_folder(made, tmp_path):
     shutil.copytree(made / "store", moved / "store")
     config["data"]["store"] = "../../store"
     (moved / "dicts/sae/dictionary.json").write_text(json.dumps(config))
-    r = server().run("sae.evaluate", moved / "dicts/sae/dictionary.json", *args, cwd=elsewhere)
+    r = server().run(
+        "sae.dictionary.evaluate", moved / "dicts/sae/dictionary.json", *args, cwd=elsewhere
+    )
     assert r.rc == 0, r.output

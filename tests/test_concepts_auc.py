@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sae.auc import SortedColumns, auc_matrix, best_f1
-from sae.board_metrics import MIN_FIRINGS, MIN_PRECISION, THRESHOLDS, karvonen_metrics
+from sae.concepts.auc import SortedColumns, auc_matrix, best_f1
+from sae.concepts.board_metrics import MIN_FIRINGS, MIN_PRECISION, THRESHOLDS, karvonen_metrics
 
 
 def brute_auc(a: np.ndarray, y: np.ndarray) -> float:

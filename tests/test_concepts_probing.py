@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-import sae.absorption as absorption_mod
-from sae.absorption import absorption
-from sae.auc import SortedColumns
-from sae.concept_analysis import latent_columns
-from sae.model import DictConfig, Dictionary
-from sae.sparse_probing import fit_logistic, k_sparse_probing
+import sae.concepts.absorption as absorption_mod
+from sae.concepts.absorption import absorption
+from sae.concepts.analysis import latent_columns
+from sae.concepts.auc import SortedColumns
+from sae.concepts.sparse_probing import fit_logistic, k_sparse_probing
+from sae.dictionary.model import DictConfig, Dictionary
 
 
 def test_fit_logistic_recovers_a_known_rule():

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from sae.concepts import concept_latents, main
-from sae.data import Pairs
-from sae.model import DictConfig, Dictionary, save_dictionary
-from sae.store import StoreWriter
-from sae.train import RunSpec, TrainConfig, train
+from sae.activations.batches import Pairs
+from sae.activations.store import StoreWriter
+from sae.concepts.report import concept_latents, main
+from sae.dictionary.model import DictConfig, Dictionary, save_dictionary
+from sae.dictionary.train import RunSpec, TrainConfig, train
 from tests.test_labels import SITE, make_store
 
 FAST = ["--positions", "400", "--solver-positions", "60", "--random-net-steps", "5", "--quiet"]

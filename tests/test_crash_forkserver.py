@@ -26,12 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CLIS = {
     "train_alphazero.py": "train_alphazero:main",
-    "train_sae.py": "sae.train_cli:main",
+    "train_sae.py": "sae.dictionary.cli:main",
     "train_transcoder.py": "transcoder.train_cli:main",
-    "sae.activations": "sae.activations:main",
-    "sae.evaluate": "sae.evaluate:main",
+    "sae.activations": "sae.activations.collect:main",
+    "sae.dictionary.evaluate": "sae.dictionary.evaluate:main",
     "othello.solve": "othello.solve:main",
-    "othello/play.py": "othello.play:main",
+    "play.py": "play:main",
 }
 
 

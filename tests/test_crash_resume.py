@@ -25,9 +25,9 @@ import torch
 
 from alphazero.model import AlphaZeroNet, NetConfig, save_agent
 from common.io import CheckpointError
-from sae.data import Pairs
-from sae.model import DictConfig
-from sae.train import RunSpec, TrainConfig, train
+from sae.activations.batches import Pairs
+from sae.dictionary.model import DictConfig
+from sae.dictionary.train import RunSpec, TrainConfig, train
 from tests.test_crash_forkserver import server
 
 SITES = "blocks.1.resid_post," + ",".join(

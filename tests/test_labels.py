@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-import sae.activations as acts_mod
-import sae.labels as labels_mod
+import sae.activations.collect as acts_mod
+import sae.concepts.labels as labels_mod
 from alphazero.model import AlphaZeroNet, NetConfig, save_agent
 from othello.concepts import board_concepts, solver_concepts
 from othello.game import parse_square
-from sae.labels import (
+from sae.concepts.labels import (
     UnknownConcept,
     board_names,
     family_of,

@@ -1,4 +1,4 @@
-"""`othello/play.py` driven as a user would: a terminal session through pexpect, and matches
+"""`play.py` driven as a user would: a terminal session through pexpect, and matches
 through subprocess, both started from the repository root exactly as documented."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from othello import play
+import play
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "Your move"
@@ -21,7 +21,7 @@ PROMPT = "Your move"
 def spawn(*args: str) -> pexpect.spawn:
     return pexpect.spawn(
         sys.executable,
-        ["othello/play.py", "--human", *args],
+        ["play.py", "--human", *args],
         cwd=str(ROOT),
         encoding="utf-8",
         timeout=60,
@@ -89,15 +89,24 @@ def test_a_full_game_reaches_the_result(color):
     assert 5 <= moves <= 18  # half the squares of a 6x6 game, give or take passes
 
 
-def run(*args: str, module: bool = False) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, *(["-m", "othello.play"] if module else ["othello/play.py"]), *args]
+ENTRY_POINTS = {
+    "new": ["play.py"],
+    "script": ["othello/play.py"],  # the old ones, forwarded
+    "module": ["-m", "othello.play"],
+}
+
+
+def run(*args: str, entry: str = "new") -> subprocess.CompletedProcess:
+    cmd = [sys.executable, *ENTRY_POINTS[entry], *args]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("module", [False, True], ids=["script", "module"])
-def test_match_json_counts_are_consistent(module):
-    r = run("--games", "4", "--p1", "greedy", "--p2", "random", "--json", module=module)
+@pytest.mark.parametrize("entry", ["new", "script", "module"])
+def test_match_json_counts_are_consistent(entry):
+    r = run("--games", "4", "--p1", "greedy", "--p2", "random", "--json", entry=entry)
     assert r.returncode == 0, r.stderr
+    # the old entry points still work, and say where the command went
+    assert ("`python play.py`" in r.stderr) == (entry != "new")
     d = json.loads(r.stdout)
     assert d["games"] == d["wins"] + d["draws"] + d["losses"] == 4
     assert (d["p1"], d["p2"], d["board_size"]) == ("greedy", "random", 6)

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
+import alphazero.agent  # noqa: F401  (registers az:, listed among the valid forms below)
 from othello import bitboard as bb
-from othello import solver
+from othello import players, solver
 from othello.game import Position
 from othello.players import (
     TERMINAL_WEIGHT,
@@ -158,9 +157,21 @@ def test_bad_numbers_in_specs_say_what_is_expected(spec):
         make_player(spec, 6)
 
 
-def test_az_spec_without_the_agent_module_is_a_clear_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "alphazero.agent", None)  # makes the import fail
-    with pytest.raises(PlayerSpecError, match="AlphaZero player is unavailable"):
+def test_az_spec_without_the_agent_layer_says_where_it_comes_from(monkeypatch):
+    # the game alone knows no az: kind; the agent layer registers it when imported
+    monkeypatch.setattr(players, "_KINDS", {})
+    with pytest.raises(PlayerSpecError, match="import alphazero.agent, or use play.py"):
         make_player("az:pretrained/agent", 6)
-    with pytest.raises(PlayerSpecError, match="needs a checkpoint"):
+
+
+def test_layers_register_their_player_kinds(monkeypatch):
+    with pytest.raises(PlayerSpecError, match=r"needs an argument, as in az:CHECKPOINT"):
         make_player("az", 6)
+    with pytest.raises(PlayerSpecError, match=r"unknown suffix 'bogus'"):
+        make_player("az:pretrained/agent:0+bogus:1", 6)
+    monkeypatch.setattr(players, "_KINDS", dict(players._KINDS))
+    players.register_player_kind(
+        "fixed", lambda arg, n, d, seed: RandomPlayer(int(arg)), ["fixed:S"]
+    )
+    assert isinstance(make_player("fixed:3", 6), RandomPlayer)
+    assert "fixed:S" in players.spec_forms()

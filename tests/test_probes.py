@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-import sae.activations as acts_mod
+import sae.activations.collect as acts_mod
 from alphazero.model import AlphaZeroNet, NetConfig, save_agent
-from sae.labels import labels_for_positions
-from sae.probe_fit import FitConfig, fit_probe
-from sae.probes import INPUT, family_scores, main, probe_sites, split_positions
+from sae.concepts.labels import labels_for_positions
+from sae.probes.fit import FitConfig, fit_probe
+from sae.probes.report import INPUT, family_scores, main, probe_sites, split_positions
 from tests.engine_helpers import as_arrays, random_positions
 from tests.test_labels import make_store
 

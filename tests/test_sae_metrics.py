@@ -11,8 +11,8 @@ import torch
 
 from alphazero.model import AlphaZeroNet, NetConfig, save_agent
 from othello import batch
-from sae.metrics import ErrorSums, spliced_metrics, spliced_win_rate
-from sae.model import DictConfig, Dictionary
+from sae.dictionary.metrics import ErrorSums, spliced_metrics, spliced_win_rate
+from sae.dictionary.model import DictConfig, Dictionary
 
 
 def test_fvu_sums_over_the_set_not_per_row():
@@ -156,7 +156,7 @@ def test_train_and_evaluate_command_lines_end_to_end(tmp_path):
         [
             sys.executable,
             "-m",
-            "sae.evaluate",
+            "sae.dictionary.evaluate",
             str(dict_path),
             "--games",
             "2",

@@ -8,8 +8,14 @@ import torch
 import torch.nn.functional as F
 
 from common.io import CheckpointError
-from sae.model import DictConfig, Dictionary, geometric_median, load_dictionary, save_dictionary
-from sae.sparse import select_batch_topk, select_topk
+from sae.dictionary.model import (
+    DictConfig,
+    Dictionary,
+    geometric_median,
+    load_dictionary,
+    save_dictionary,
+)
+from sae.dictionary.sparse import select_batch_topk, select_topk
 
 
 def _dense_reference(d: Dictionary, x_raw: torch.Tensor, rows: int) -> torch.Tensor:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from sae.plots import plot_scaling
-from sae.sweep import best_pair
+from sae.dictionary.plots import plot_scaling
+from sae.dictionary.sweep import best_pair
 
 
 def row(arch, n, l0, fvu, k=None, l1=None):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-import sae.activations as acts_mod
+import sae.activations.collect as acts_mod
 from alphazero.model import AlphaZeroNet, NetConfig, save_agent
 from othello import batch
-from sae.data import Pairs
-from sae.store import ActivationStore, NpyRows, StoreError, StoreWriter, meta_fields
+from sae.activations.batches import Pairs
+from sae.activations.store import ActivationStore, NpyRows, StoreError, StoreWriter, meta_fields
 
 SITE = "blocks.1.resid_post"
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from common.io import CheckpointError
-from sae.data import Pairs
-from sae.model import DictConfig, load_dictionary
-from sae.sweep import grid
-from sae.train import Run, RunSpec, TrainConfig, TrainingDiverged, train
+from sae.activations.batches import Pairs
+from sae.dictionary.model import DictConfig, load_dictionary
+from sae.dictionary.sweep import grid
+from sae.dictionary.train import Run, RunSpec, TrainConfig, TrainingDiverged, train
 
 
 def planted(n_rows=8000, d=24, atoms=32, active=3, seed=0):

@@ -10,12 +10,11 @@ import torch
 
 from alphazero.evaluate import solve_all
 from alphazero.model import AlphaZeroNet, NetConfig
-from sae.calibrate import FinetuneConfig, finetune_head, head_inputs
-from sae.intervene import Edit, steering_delta, steering_hooks
-from sae.labels import labels_for_positions
-from sae.model import DictConfig, Dictionary
-from sae.skill_awareness import family_means, site_acts, sites_of
-from sae.skill_levels import (
+from sae.concepts.labels import labels_for_positions
+from sae.dictionary.model import DictConfig, Dictionary
+from sae.skill.awareness import family_means, site_acts, sites_of
+from sae.skill.calibrate import FinetuneConfig, finetune_head, head_inputs
+from sae.skill.levels import (
     NEVER,
     Level,
     distribution,
@@ -25,6 +24,7 @@ from sae.skill_levels import (
     threat_targets,
     transition_points,
 )
+from sae.steering.edit import Edit, steering_delta, steering_hooks
 from tests.engine_helpers import random_positions
 from tests.test_steer import _single_position_protected
 
@@ -131,10 +131,9 @@ def test_awareness_sees_the_activation_a_steering_edit_leaves():
 def test_skill_command_end_to_end_on_a_tiny_store(tmp_path, capsys):
     import json
 
-    pytest.importorskip("sae.probes")  # the probes engineer's module (contracts.md)
-
+    import sae.probes.report  # noqa: F401
     from alphazero.model import save_agent
-    from sae.skill import main
+    from sae.skill.study import main
     from tests.test_labels import make_store
 
     store = make_store(tmp_path, positions=900)

@@ -17,19 +17,19 @@ from alphazero.model import AlphaZeroNet, NetConfig, save_agent
 from othello import bitboard as bb
 from othello.arena import play_match
 from othello.players import make_player
-from sae.activations import file_hash
-from sae.intervene import (
+from sae.activations.collect import file_hash
+from sae.dictionary.model import DictConfig, Dictionary, save_dictionary
+from sae.steering.edit import (
     Edit,
     SteeringError,
-    parse_steer,
     random_direction,
     steered_player,
     steering_delta,
     steering_hooks,
 )
-from sae.model import DictConfig, Dictionary, save_dictionary
-from sae.steer_effect import paired_interval
-from sae.steer_threats import protected, resolving_moves, threatened
+from sae.steering.effect import paired_interval
+from sae.steering.player import parse_steer
+from sae.steering.threats import protected, resolving_moves, threatened
 from tests.engine_helpers import as_arrays, random_positions
 
 SITE = "blocks.1.resid_post"
@@ -199,7 +199,7 @@ def test_player_spec_plays_matches_and_play_py(saved, capsys):
     assert result.games == 6
     path, edits = parse_steer(f"steer:{saved}/sae.json:1:add:0.5+steer:{saved}/sae.json:1:zero:0")
     assert path.endswith("sae.json") and [e.op for e in edits] == ["add", "zero"]
-    from othello.play import main
+    from play import main
 
     assert main(["--games", "2", "--p1", spec, "--p2", "greedy"]) == 0
     assert "2 games" in capsys.readouterr().out
@@ -221,7 +221,7 @@ def test_player_spec_plays_matches_and_play_py(saved, capsys):
     ],
 )
 def test_bad_steering_is_a_one_line_usage_error(saved, capsys, tail, message):
-    from othello.play import main
+    from play import main
 
     spec = f"az:{saved / 'agent'}:0+steer:{saved}/{tail}"
     with pytest.raises(SystemExit) as e:
@@ -275,8 +275,8 @@ def test_paired_interval_is_exact_for_a_constant_change_and_covers_the_mean():
 
 
 def test_measurement_command_prints_effect_and_controls_as_json(tmp_path, capsys):
-    from sae.labels import load_labels
-    from sae.steer_cli import main
+    from sae.concepts.labels import load_labels
+    from sae.steering.cli import main
     from tests.test_labels import make_store
 
     store = make_store(tmp_path, positions=900)

@@ -11,7 +11,7 @@ from engine_helpers import as_arrays, random_positions
 from test_transcoder_train import make_store
 
 from alphazero.model import AlphaZeroNet, NetConfig
-from sae.metrics import multi_splice_hooks, multi_spliced_metrics
+from sae.dictionary.metrics import multi_splice_hooks, multi_spliced_metrics
 from transcoder.evaluate import main as evaluate_main
 from transcoder.fidelity import phase_agreement, phase_bins, splices
 from transcoder.set import load_transcoder_set

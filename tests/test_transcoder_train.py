@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-import sae.activations as acts_mod
+import sae.activations.collect as acts_mod
 from alphazero.model import AlphaZeroNet, NetConfig, save_agent
 from common.io import CheckpointError
-from sae.data import Columns, Pairs
-from sae.model import DictConfig, save_dictionary
-from sae.train import RunSpec, TrainConfig, train
+from sae.activations.batches import Columns, Pairs
+from sae.dictionary.model import DictConfig, save_dictionary
+from sae.dictionary.train import RunSpec, TrainConfig, train
 from transcoder.set import load_transcoder_set, write_set_config
 from transcoder.train_cli import main as train_main
 

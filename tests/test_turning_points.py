@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
+
 from othello.arena import play_match
 from othello.players import make_player
 from othello.solver import Solver
-from othello.turning_points import main, summarize, trace_game
+from othello.turning_points import summarize, trace_game
+from play import main
 
 N = 6
 
@@ -49,9 +52,12 @@ def test_a_perfect_player_never_errs_and_keeps_its_solved_wins():
 
 def test_cli_prints_a_table_and_json(capsys):
     argv = ["--p1", "greedy", "--p2", "random", "--games", "4", "--opening-plies", "16"]
+    argv += ["--turning-points"]
     assert main(argv) == 0
     assert "p1 solved (first pos.)" in capsys.readouterr().out
     assert main(argv + ["--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["games"] == 4 and len(out["traces"]) == 4
-    assert main(["--p1", "nobody", "--p2", "random"]) == 2
+    with pytest.raises(SystemExit) as e:
+        main(["--games", "2", "--p1", "nobody", "--p2", "random", "--turning-points"])
+    assert e.value.code == 2

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-import sae.activations as acts_mod
+import sae.activations.collect as acts_mod
 from alphazero.model import AlphaZeroNet, NetConfig, load_agent, save_agent
 from othello import batch
 from othello.game import Position
 from othello.solver import best_moves
-from sae.data import Pairs
-from sae.model import DictConfig, Dictionary, load_dictionary, save_dictionary
-from sae.train import RunSpec, TrainConfig, train
+from sae.activations.batches import Pairs
+from sae.dictionary.model import DictConfig, Dictionary, load_dictionary, save_dictionary
+from sae.dictionary.train import RunSpec, TrainConfig, train
 from transcoder.set import load_transcoder_set, write_set_config
 from transcoder.virtual_weights import top_connections
 from vis.export import ExportConfig, ExportError, export, main

@@ -33,7 +33,7 @@ import torch
 from alphazero.model import load_agent
 from common.io import CheckpointError, atomic_write_json, resolve_recorded
 from othello.game import Position, parse_square, square_name
-from sae.store import ActivationStore
+from sae.activations.store import ActivationStore
 from transcoder.attribution import (
     BIAS,
     ERROR,

@@ -46,7 +46,7 @@ import torch
 from alphazero.model import AlphaZeroNet
 from othello import batch
 from othello.game import square_name
-from sae.model import Dictionary
+from sae.dictionary.model import Dictionary
 
 LATENT, TARGET, ERROR, INPUT, BIAS = range(5)
 KIND_NAMES = ("latent", "target", "error", "input", "bias")

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from alphazero.model import load_agent
 from common.io import CheckpointError, atomic_write_json
-from sae.activations import file_hash
-from sae.evaluate import format_table
-from sae.metrics import multi_spliced_win_rate
-from sae.store import ActivationStore
+from sae.activations.collect import file_hash
+from sae.activations.store import ActivationStore
+from sae.dictionary.evaluate import format_table
+from sae.dictionary.metrics import multi_spliced_win_rate
 from transcoder.fidelity import (
     heldout_positions,
     layer_fidelity,

@@ -2,10 +2,10 @@
 
 Per block i, on the store's held-out games:
   - reconstruction of `blocks.{i}.mlp_out` from `blocks.{i}.mlp_in` (FVU, L0, dead / dense
-    fractions: sae.metrics.reconstruction_metrics);
+    fractions: sae.dictionary.metrics.reconstruction_metrics);
   - the net with that one MLP replaced by its transcoder: KL(original || replaced) on legal
     moves, top-1 move agreement, value MSE, each also as a score against mean-ablating that
-    MLP's output (sae.metrics.multi_spliced_metrics).
+    MLP's output (sae.dictionary.metrics.multi_spliced_metrics).
 All blocks at once ("all"): the same with every MLP replaced in one forward pass, each
 transcoder reading the mlp_in that the already-replaced blocks below it produce (errors
 compound, as they would in an attribution graph), against mean-ablating every MLP. Then:
@@ -29,9 +29,14 @@ from alphazero.agent import AlphaZeroPlayer
 from alphazero.evaluate import move_accuracy, sample_positions, solve_all
 from alphazero.model import AlphaZeroNet
 from othello import batch
-from sae.data import Pairs
-from sae.metrics import Splice, multi_splice_hooks, multi_spliced_metrics, reconstruction_metrics
-from sae.store import ActivationStore
+from sae.activations.batches import Pairs
+from sae.activations.store import ActivationStore
+from sae.dictionary.metrics import (
+    Splice,
+    multi_splice_hooks,
+    multi_spliced_metrics,
+    reconstruction_metrics,
+)
 from transcoder.set import TranscoderSet, block_sites, layer_name
 
 PHASE_WIDTH = 4  # empties per game-phase bin

@@ -46,7 +46,7 @@ CONCEPTS_FILE = "concepts.json"
 
 # -- latent labels from concepts reports ----------------------------------------------------
 def concept_labels(folders: list[str | os.PathLike | None]) -> list[dict[int, str]]:
-    """Per block {latent: label} from `<folder>/concepts.json` (sae.concepts reports; a
+    """Per block {latent: label} from `<folder>/concepts.json` (sae.concepts.report reports; a
     missing file gives no labels for that block). The label names the concept and its AUC."""
     labels = []
     for folder in folders:

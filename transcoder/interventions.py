@@ -14,7 +14,7 @@ freezing costs what.
 
     python -m transcoder.interventions runs/transcoders --store data/acts/agent --positions 200
 
-Everything runs through the hook API (`net.hooks`); the splice hooks of sae.metrics only
+Everything runs through the hook API (`net.hooks`); the splice hooks of sae.dictionary.metrics only
 read mlp_in, while freezing the LN scales must also replace mlp_in and ln_final, so the hooks
 are built here.
 """
@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from common.io import atomic_write_json
 from othello import batch
-from sae.store import ActivationStore
+from sae.activations.store import ActivationStore
 from transcoder.attribute import open_set, parse, set_parser
 from transcoder.attribution import (
     LATENT,

@@ -27,7 +27,7 @@ from common.io import (
     read_json,
     remove_stale_temp,
 )
-from sae.model import Dictionary, load_dictionary
+from sae.dictionary.model import Dictionary, load_dictionary
 
 KIND = "transcoder_set"
 CONFIG_NAME = "transcoders.json"

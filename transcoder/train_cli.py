@@ -20,10 +20,10 @@ from pathlib import Path
 
 from alphazero.model import load_agent
 from common.io import CheckpointError
-from sae.data import Columns, store_argument
-from sae.model import DictConfig
-from sae.store import ActivationStore, StoreError
-from sae.train import RunSpec, TrainConfig, TrainingDiverged, train
+from sae.activations.batches import Columns, store_argument
+from sae.activations.store import ActivationStore, StoreError
+from sae.dictionary.model import DictConfig
+from sae.dictionary.train import RunSpec, TrainConfig, TrainingDiverged, train
 from transcoder.set import block_sites, layer_name, write_set_config
 
 EXPANSION = 16  # latents per d_model dimension

@@ -27,7 +27,7 @@ import torch
 
 from common.io import atomic_write_json
 from othello import batch
-from sae.store import ActivationStore
+from sae.activations.store import ActivationStore
 from transcoder.attribute import open_set, parse, set_parser
 from transcoder.attribution import (
     batch_graphs,

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from othello import batch
 from othello.game import Position
 from othello.solver import solver_for
-from sae.store import ActivationStore
+from sae.activations.store import ActivationStore
 
 MAX_EMPTIES = 14
 

@@ -24,6 +24,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from common.io import atomic_write_bytes
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless",
@@ -135,8 +137,6 @@ def main(argv: list[str] | None = None) -> None:
     latent = args.latent if args.latent is not None else busiest_latent(site, args.data, dict_id)
     query = "" if args.data == "data" else f"?data={args.data}"
     out.mkdir(parents=True, exist_ok=True)
-    from common.io import atomic_write_bytes
-
     with serve(site) as base, chromium() as context:
         page = context.new_page()
         first = open_timed(page, f"{base}/index.html{query}#dict={dict_id}", "list")

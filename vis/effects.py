@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from alphazero.model import AlphaZeroNet
-from sae.model import Dictionary
+from sae.dictionary.model import Dictionary
 
 
 @torch.no_grad()

@@ -42,10 +42,10 @@ from common.io import (
     read_json,
     resolve_recorded,
 )
-from sae.concepts import ReportError, check_inputs, load_net
-from sae.intervene import SteeringError, check_fits
-from sae.model import Dictionary, load_dictionary
-from sae.store import ActivationStore, StoreError
+from sae.activations.store import ActivationStore, StoreError
+from sae.concepts.report import ReportError, check_inputs, load_net
+from sae.dictionary.model import Dictionary, load_dictionary
+from sae.steering.edit import SteeringError, check_fits
 from transcoder.set import CONFIG_NAME, load_transcoder_set
 from vis import layout
 from vis.boards import BoardTable, sample_positions

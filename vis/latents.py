@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sae.model import Dictionary
-from sae.store import ActivationStore
+from sae.activations.store import ActivationStore
+from sae.dictionary.model import Dictionary
 
 
 @dataclass

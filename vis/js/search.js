@@ -1,6 +1,6 @@
 // Search by latent id or by concept: "1234", "threat c3", "stable corner", "mobility".
 // A latent matches when every word of the query is found in its searchable text: its label
-// and top concept names (sae.labels names, e.g. threat_defensive@c3), with underscores as
+// and top concept names (sae.concepts.labels names, e.g. threat_defensive@c3), with underscores as
 // spaces and each square also named by its region (corner, x-square, c-square, edge).
 
 function regions(n) {

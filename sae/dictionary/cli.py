@@ -1,0 +1,169 @@
+"""Train sparse autoencoders on the agent's activations (a thin CLI over sae/).
+
+    python train_sae.py                      # one TopK SAE (4096 latents, k=32)
+    python train_sae.py --architecture relu --l1 3 --latents 1024
+    python train_sae.py --sweep              # the seed's L1 grid + a TopK grid, scaling.json
+    python train_sae.py --sweep --quick      # a small grid that checks the pipeline in minutes
+
+Data: an activation store from `python -m sae.activations` (default data/acts/<agent>).
+Output: <out>/<run>/dictionary.{json,safetensors} per run, plus for a sweep
+<out>/scaling.json (every held-out metric per run) and plots. Interrupted runs resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from alphazero.model import load_agent
+from common.io import CheckpointError, atomic_write_json, remove_stale_temp
+from sae.activations.batches import Pairs, store_argument
+from sae.activations.store import ActivationStore, StoreError
+from sae.dictionary.evaluate import format_table
+from sae.dictionary.metrics import evaluate
+from sae.dictionary.model import ARCHITECTURES, DictConfig
+from sae.dictionary.plots import plot_scaling
+from sae.dictionary.sweep import best_pair, grid, run_name, summary_row
+from sae.dictionary.train import RunSpec, TrainConfig, TrainingDiverged, train
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(",") if v.strip())
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--store", help="activation store (default: data/acts/<agent name>)")
+    ap.add_argument("--site", default="blocks.2.resid_post", help="hook site to encode")
+    ap.add_argument("--architecture", choices=ARCHITECTURES, default="topk")
+    ap.add_argument("--latents", type=int, default=4096)
+    ap.add_argument("--k", type=int, default=32, help="active latents (topk / batchtopk)")
+    ap.add_argument("--l1", type=float, default=3.0, help="L1 coefficient (relu)")
+    ap.add_argument("--sweep", action="store_true", help="train the L1 and TopK grids")
+    ap.add_argument("--quick", action="store_true", help="small grid / short run")
+    ap.add_argument(
+        "--widths", type=_ints, help="sweep widths, e.g. 1024,4096 (default: the seed's 256..4096)"
+    )
+    ap.add_argument(
+        "--l1-coeffs", type=_floats, help="sweep L1 coefficients (default 1..5; empty string: none)"
+    )
+    ap.add_argument(
+        "--ks", type=_ints, help="sweep TopK k values (default 8,16,32,64; empty string: none)"
+    )
+    ap.add_argument("--steps", type=int, help="optimiser steps (default 4000; --quick 300)")
+    ap.add_argument("--batch-size", type=int, default=4096)
+    ap.add_argument("--lr", type=float, help="learning rate (default: per architecture/width)")
+    ap.add_argument("--out", default="runs/sae", help="output folder")
+    ap.add_argument(
+        "--games", type=int, default=32, help="spliced-vs-clean games per evaluated run (0: skip)"
+    )
+    ap.add_argument(
+        "--positions", type=int, default=4096, help="held-out positions for the spliced metrics"
+    )
+    ap.add_argument("--no-eval", action="store_true", help="train only")
+    ap.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=TrainConfig.checkpoint_every,
+        help=f"steps between resumable checkpoints (default {TrainConfig.checkpoint_every})",
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
+    args = ap.parse_args(argv)
+    if min(args.latents, args.batch_size, args.checkpoint_every, args.steps or 1) < 1:
+        ap.error("--latents, --batch-size, --steps and --checkpoint-every must be positive")
+    if args.architecture != "relu" and not 1 <= args.k <= args.latents:
+        ap.error("--k must be in 1..--latents")
+    if args.quick and not args.sweep and args.steps is None:
+        args.steps = 300
+    args.store = store_argument(ap, args.store, args.site)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        store = ActivationStore(args.store)
+    except StoreError as e:
+        sys.exit(f"error: {e}")
+    if args.site not in store.sites:
+        sys.exit(f"error: {args.store} holds {', '.join(store.sites)}, not {args.site}")
+    d = store.sites[args.site]
+    if args.sweep:
+        specs = grid(
+            d,
+            args.site,
+            quick=args.quick,
+            lr=args.lr,
+            widths=args.widths,
+            l1_coeffs=args.l1_coeffs,
+            ks=args.ks,
+        )
+        if not specs:
+            sys.exit("error: the sweep grid is empty")
+    else:
+        cfg = DictConfig(
+            args.architecture, d_in=d, n_latents=args.latents, k=args.k, in_site=args.site
+        )
+        name = run_name(args.architecture, args.latents, args.k, args.l1)
+        specs = [RunSpec(name, cfg, l1_coeff=args.l1, lr=args.lr)]
+    steps = args.steps or (300 if args.quick else TrainConfig.steps)
+    cfg = TrainConfig(
+        batch_size=args.batch_size,
+        steps=steps,
+        seed=args.seed,
+        wandb=args.wandb,
+        checkpoint_every=args.checkpoint_every,
+    )
+    data = Pairs.from_store(store, args.site)
+    print(
+        f"{len(specs)} run(s) on {data.n_rows} training rows of {args.site} "
+        f"({steps} steps x {args.batch_size}) -> {args.out}"
+    )
+    try:
+        trained = train(specs, data, cfg, args.out)
+    except (TrainingDiverged, CheckpointError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    if args.no_eval:
+        return
+    if store.checkpoint is None:
+        sys.exit(f"error: {args.store} records no agent checkpoint to evaluate with")
+    try:
+        net, _ = load_agent(store.checkpoint)
+    except CheckpointError as e:
+        sys.exit(f"error: {e}")
+    scaling = {}
+    for spec in specs:
+        metrics = evaluate(
+            trained[spec.name],
+            store,
+            net,
+            positions=args.positions,
+            games=args.games,
+            seed=args.seed,
+        )
+        history_path = Path(args.out) / spec.name / "log.json"
+        history = json.loads(history_path.read_text())
+        scaling[spec.name] = summary_row(spec, metrics, history)
+    print(format_table(scaling))
+    if args.sweep:
+        remove_stale_temp(args.out)  # e.g. a scaling.json temporary from a killed sweep
+        atomic_write_json(Path(args.out) / "scaling.json", scaling)
+        for path in plot_scaling(scaling, args.out):
+            print(f"wrote {path}")
+        pair = best_pair(scaling)
+        if pair:
+            print("\nbest L1 and TopK at similar L0 (held-out):")
+            print(format_table({name: scaling[name] for name in pair}))
+
+
+if __name__ == "__main__":
+    main()
