@@ -344,7 +344,7 @@ def test_related_latents_and_effects_match_brute_force(exported):
     with torch.no_grad():
         clean = torch.softmax(net(x, legal).policy_logits, -1)
         edited = net.run_with_hooks(x, legal, {SITE: lambda t: t + delta})
-    from vis.effects import decoder_effects
+    from sae.explain.effects import decoder_effects
 
     me, opp = np.array([pos.me], np.uint64), np.array([pos.opp], np.uint64)
     strengths = np.zeros(64)

@@ -7,7 +7,7 @@ Each DICT is a dictionary (dictionary.json, its stem or its run folder) or a tra
 folder (transcoders.json). All are read on one seeded sample of the store's held-out
 positions, so the positions they show share one deduplicated table (`vis.boards`). Per
 latent: activation statistics and examples (`vis.latents`), the decoder direction's effect on
-play through the rest of the net (`vis.effects`), related latents (`vis.related`), the
+play through the rest of the net (`sae.explain.effects`), related latents (`vis.related`), the
 concepts report's explanation where `<dict folder>/concepts.json` exists
 (`vis.concept_panel`), and for transcoders the virtual-weight neighbours and attribution
 graphs (`vis.circuits`). Metrics come from the sweep's scaling.json (a transcoder set's
@@ -45,13 +45,13 @@ from common.io import (
 from sae.activations.store import ActivationStore, StoreError
 from sae.concepts.report import ReportError, check_inputs, load_net
 from sae.dictionary.model import Dictionary, load_dictionary
+from sae.explain.effects import decoder_effects
 from sae.steering.edit import SteeringError, check_fits
 from transcoder.set import CONFIG_NAME, load_transcoder_set
 from vis import layout
 from vis.boards import BoardTable, sample_positions
 from vis.circuits import GraphError, build_graphs, connections, graph_entry, read_graph
 from vis.concept_panel import dictionary_concepts, latent_concepts, load_report
-from vis.effects import decoder_effects
 from vis.latents import StatsConfig, encode_sample, latent_stats
 from vis.related import cofiring_latents, similar_latents
 

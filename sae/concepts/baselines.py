@@ -92,29 +92,42 @@ def train_like(
     return dictionary, info
 
 
-def neuron_baseline(net, store, rows, site: str, labels: Labels, set_b, cfg) -> dict:
-    """The block's raw MLP neurons on the analysed positions."""
+def neuron_columns(net, store, rows, site: str) -> tuple[SortedColumns, str, str | None]:
+    """The block's raw MLP neurons on store rows: (columns, their site, a note or None)."""
     hidden_site, note = neuron_site(site, net.cfg.n_blocks)
     me, opp = store.read("me", rows), store.read("opp", rows)
     hidden = site_activations(net, me, opp, [hidden_site])[hidden_site]
-    result = analyse(SortedColumns.from_dense(hidden), labels, set_b, cfg.top_concepts)
-    return {"site": hidden_site, "note": note, **summary(result)}
+    return SortedColumns.from_dense(hidden), hidden_site, note
 
 
-def random_net_baseline(net, store, rows, config: dict, labels: Labels, set_b, cfg) -> dict:
+def random_net_columns(net, store, rows, config: dict, rc: RandomNetConfig, progress: bool):
     """The dictionary's recipe trained briefly on a random net's activations (a seeded sample
-    of the store's training positions), analysed on the random net's activations at the
-    same positions as the dictionary."""
-    rc, dcfg = cfg.random_net, DictConfig.from_dict(config["dictionary"])
+    of the store's training positions), encoded on the random net's activations at `rows`:
+    (columns, training info)."""
+    dcfg = DictConfig.from_dict(config["dictionary"])
     control = random_net(net.cfg, rc.seed).to(net.stem.weight.device)
     pick = np.random.default_rng([rc.seed, 2]).permutation(store.rows("train"))[: rc.positions]
     pick = np.sort(pick)
     sites = [dcfg.in_site, dcfg.out_site]
     acts = site_activations(control, store.read("me", pick), store.read("opp", pick), sites)
     y = None if dcfg.autoencoder else acts[dcfg.out_site]
-    trained, info = train_like(config, acts[dcfg.in_site], y, rc, cfg.progress)
+    trained, info = train_like(config, acts[dcfg.in_site], y, rc, progress)
     me, opp = store.read("me", rows), store.read("opp", rows)
     x = site_activations(control, me, opp, [dcfg.in_site])[dcfg.in_site]
-    sc = latent_columns(trained.to(net.stem.weight.device), x)
+    return latent_columns(trained.to(net.stem.weight.device), x), info
+
+
+def neuron_baseline(net, store, rows, site: str, labels: Labels, set_b, cfg) -> dict:
+    """The block's raw MLP neurons on the analysed positions."""
+    sc, hidden_site, note = neuron_columns(net, store, rows, site)
     result = analyse(sc, labels, set_b, cfg.top_concepts)
-    return {"site": dcfg.in_site, "training": info, "seed": rc.seed, **summary(result)}
+    return {"site": hidden_site, "note": note, **summary(result)}
+
+
+def random_net_baseline(net, store, rows, config: dict, labels: Labels, set_b, cfg) -> dict:
+    """The random-net control analysed on the same positions as the dictionary."""
+    rc = cfg.random_net
+    sc, info = random_net_columns(net, store, rows, config, rc, cfg.progress)
+    result = analyse(sc, labels, set_b, cfg.top_concepts)
+    site = DictConfig.from_dict(config["dictionary"]).in_site
+    return {"site": site, "training": info, "seed": rc.seed, **summary(result)}

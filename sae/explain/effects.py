@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from alphazero.model import AlphaZeroNet
+from othello.game import square_name
 from sae.dictionary.model import Dictionary
 
 
@@ -65,3 +66,21 @@ def decoder_effects(
         value[ids] = (out.value - v0.repeat(c)).view(c, m).mean(1).cpu().numpy()
         tv[ids] = (0.5 * dp.abs().sum(-1)).mean(1).cpu().numpy()
     return {"policy": policy, "value": value, "tv": tv}
+
+
+def does_line(policy: np.ndarray, value: float, n: int, top: int = 3, floor: float = 0.005) -> str:
+    """One line from a latent's mean policy / value change: the actions it promotes and
+    suppresses most (changes of at least `floor` in probability, in percentage points) and the
+    value change, e.g. "promotes c4 +12.1 pp, b2 +3.0; suppresses a1 -8.0 pp; value +0.05"."""
+    names = [square_name(a, n) for a in range(n * n)] + ["pass"]
+    order = np.argsort(policy)
+    up = [a for a in order[::-1][:top] if policy[a] >= floor]
+    down = [a for a in order[:top] if policy[a] <= -floor]
+    parts = []
+    for verb, acts in (("promotes", up), ("suppresses", down)):
+        if acts:
+            items = [f"{names[a]} {100 * policy[a]:+.1f}" for a in acts]
+            parts.append(f"{verb} {items[0]} pp" + "".join(f", {i}" for i in items[1:]))
+    if not parts:
+        parts.append(f"moves no action by {100 * floor:.1f} pp or more")
+    return "; ".join(parts) + f"; value {value:+.3f}"

@@ -1,0 +1,68 @@
+"""The printed summary of explanation reports: explained fractions of every dictionary and
+baseline on the same positions, by firing rate, and a few explained latents of each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sae.explain.explainer import THRESHOLDS
+
+SHOWN_LATENTS = 5
+
+
+def _name(report: dict) -> str:
+    path = Path(report["dictionary"]["path"])
+    return path.parent.name if path.name == "dictionary.json" else path.stem
+
+
+def _row(name: str, s: dict) -> str:
+    curve = " ".join(f"{s['curve'][f'{t:g}']:.3f}" for t in THRESHOLDS)
+    bins = " ".join(f"{b['explained']}/{b['live']}" for b in s["by_rate"])
+    return (
+        f"{name:<28} {s['live']:>5} {s['judged']:>6} {s['explained']:>9} "
+        f"{s['explained_fraction']:>8.3f}   {curve}   {bins}"
+    )
+
+
+def format_table(reports: list[dict]) -> str:
+    first = reports[0]
+    pos, rule = first["positions"], first["rule"]
+    heads = " ".join(f"{t:g}" for t in THRESHOLDS)
+    bins = " ".join(b["bin"] for b in first["summary"]["by_rate"])
+    lines = [
+        f"positions: {pos['rows']} held-out ({pos['fit']} to choose programs from "
+        f"{pos['fit_games']} games, {pos['score']} to judge them from {pos['score_games']} "
+        f"other games; {pos['solved']} solved endgames)",
+        f"explained: {rule['explained']}; support >= {rule['min_support']}; {rule['interval']}",
+        "",
+        f"{'features':<28} {'live':>5} {'judged':>6} {'explained':>9} {'fraction':>8}   "
+        f"F1 lower bound >= {heads}   explained/live by firing rate {bins}",
+    ]
+    seen_baselines = set()
+    for r in reports:
+        lines.append(_row(_name(r), r["summary"]))
+        for kind, b in r["baselines"].items():
+            key = (kind, b.get("site"), _name(r) if kind == "random_net" else "")
+            if key in seen_baselines:
+                continue
+            seen_baselines.add(key)
+            label = f"  neurons {b['site']}" if kind == "neurons" else "  random net"
+            lines.append(_row(label, b))
+    for r in reports:
+        explained = [(k, v) for k, v in r["latents"].items() if v["explained"]]
+        explained.sort(key=lambda kv: -(kv[1]["f1"][1] or 0))
+        extra = r["endgame_summary"]["explained"] - r["summary"]["explained"]
+        lines += [
+            "",
+            f"{_name(r)}: {len(explained)} latents explained"
+            f" ({r['summary']['endgame_only']} more only within the solved endgames;"
+            f" endgame scope alone: {r['endgame_summary']['explained']}, {extra:+d})",
+        ]
+        for k, v in explained[:SHOWN_LATENTS]:
+            f1 = v["f1"]
+            lines.append(
+                f"  latent {k} (fires on {100 * v['rate']:.1f}%): {v['program']}  "
+                f"F1 {f1[0]:.3f} [{f1[1]:.3f}, {f1[2]:.3f}], R^2 {v['r2']}, "
+                f"{v['support']['fires']} firings judged; {v.get('does', '')}"
+            )
+    return "\n".join(lines)
