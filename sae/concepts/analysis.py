@@ -10,13 +10,15 @@ positions, by game) and returns:
              feature and concept), and the mean over its concepts of the best feature's AUC;
   latents    per feature: firing density, its TOP_CONCEPTS concepts by AUC, and its label:
              among its top TOP_CONCEPTS concepts by AUC that hold on at most half of their
-             positions, the one whose best-threshold classifier "activation >= v" (v > 0:
-             the feature fires) has the highest F1 (with AUC, precision, recall,
+             positions and have MIN_LABEL_SUPPORT positives and negatives, the one whose
+             best-threshold classifier "activation >= v" (v > 0: the feature fires) has
+             the highest F1 (with AUC, precision, recall,
              threshold); null for a feature that never fires;
-  explained_fraction   live features (firing at least once) whose label reaches F1 >= 0.7;
-  coverage / reconstruction   Karvonen et al.'s metrics (`sae.concepts.board_metrics`, fitted on set
-             A, scored on set B) for the board state (mine / theirs / empty per square) and
-             the legal moves of the side to move (legal_mine).
+  explained_fraction   live features (firing at least once) whose label reaches F1 >= 0.7,
+             in-sample (the held-out explained fraction is `sae.explain`'s);
+  coverage / reconstruction   Karvonen et al.'s metrics (`sae.concepts.board_metrics`,
+             fitted on set A, scored on set B) for the board state (mine / theirs / empty
+             per square) and the legal moves of the side to move (legal_mine).
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ TOP_LATENTS = 10
 # A label says when a feature fires; a concept true on most positions (mobility_mine>=1,
 # 95%) would "explain" any feature that fires almost always, with a high F1.
 MAX_LABEL_RATE = 0.5
+# A concept with a handful of positives "labels" a latent with F1 1 by chance: a label needs
+# this many positives and negatives among its valid rows (held-out programs with intervals
+# are `sae.explain`'s; this label is the in-sample best single concept).
+MIN_LABEL_SUPPORT = 25
 EXPLAINED_F1 = 0.7
 KARVONEN_FAMILIES = {"board": ("mine", "theirs", "empty"), "legal": ("legal_mine",)}
 
@@ -85,10 +91,18 @@ def auc_all(sc: SortedColumns, labels: Labels, parts: list):
     return auc, positives, rate
 
 
-def label_latents(sc: SortedColumns, parts: list, auc: np.ndarray, rate, candidates: int):
+def label_latents(
+    sc: SortedColumns, parts: list, auc: np.ndarray, rate, candidates: int, positives=None
+):
     """Per latent, the best-F1 concept among its `candidates` top concepts by AUC that hold
-    on at most MAX_LABEL_RATE of their positions."""
-    eligible = np.where(rate <= MAX_LABEL_RATE, np.nan_to_num(auc, nan=-1.0), -1.0)
+    on at most MAX_LABEL_RATE of their positions, with MIN_LABEL_SUPPORT positives and
+    negatives."""
+    ok = rate <= MAX_LABEL_RATE
+    if positives is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            negatives = np.where(rate > 0, positives / rate - positives, 0)
+        ok &= (positives >= MIN_LABEL_SUPPORT) & (negatives >= MIN_LABEL_SUPPORT)
+    eligible = np.where(ok, np.nan_to_num(auc, nan=-1.0), -1.0)
     ranked = np.argsort(-eligible, axis=1)[:, :candidates]
     best = {k: np.full(sc.n_cols, np.nan) for k in ("f1", "precision", "recall", "threshold")}
     best["concept"] = np.full(sc.n_cols, -1)
@@ -155,7 +169,7 @@ def analyse(
     "best" for callers that need more)."""
     parts = groups(sc, labels)
     auc, positives, rate = auc_all(sc, labels, parts)
-    best = label_latents(sc, parts, auc, rate, candidates)
+    best = label_latents(sc, parts, auc, rate, candidates, positives)
     fires = np.diff(sc.colptr)
     live = fires > 0
     explained = live & (np.nan_to_num(best["f1"]) >= explained_f1)

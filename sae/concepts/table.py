@@ -39,7 +39,8 @@ def format_summary(report: dict, explanations: int = 5) -> str:
                 f"random net {_fmt(rand.get(metric, {}).get(fam))}"
             )
     lines.append(
-        f"explained at F1 >= {report['explained_f1']}: "
+        f"single-concept labels at F1 >= {report['explained_f1']} (in-sample; held-out "
+        f"programs: python -m sae.explain): "
         f"dictionary {_fmt(report['explained_fraction'])} "
         f"of {report['live_latents']} live, neurons {_fmt(neurons.get('explained_fraction'))}, "
         f"random net {_fmt(rand.get('explained_fraction'))}"
