@@ -118,6 +118,8 @@ def _resolve(name: str) -> str | None:
             if e.name is not None and module.startswith(e.name):
                 continue  # this prefix is not a module: try a shorter one
             return f"importing {module}: {e}"
+        except Exception as e:  # a module that fails to import is reported, not fatal here
+            return f"importing {module}: {type(e).__name__}: {e}"
         for attr in parts[cut:]:
             if not hasattr(obj, attr):
                 return f"{module} has no {'.'.join(parts[cut:])}"
