@@ -33,23 +33,50 @@ async function neighbourList(index, dictId, pairs, scoreLabel) {
   return el("ol", { class: "neighbours" }, ...items);
 }
 
+function interval([v, lo, hi]) {
+  return v === null || v === undefined ? "–" : `${num(v)} [${num(lo)}, ${num(hi)}]`;
+}
+
+// The held-out explanation (python -m sae.explain): the program shown as the latent's meaning
+// only when it holds; otherwise "unexplained" with the best guess and its held-out scores.
+function heldOut(entry, sum) {
+  const x = entry.explanation;
+  const rule = sum.explanations && sum.explanations.rule;
+  if (!x) {
+    const why = sum.explanations ? "The latent never fired on the explained positions." :
+      "No held-out explanations for this dictionary (python -m sae.explain DICT, then re-export).";
+    return section("Explanation (held-out)", el("p", { class: "muted unexplained", text: `Unexplained. ${why}` }));
+  }
+  const s = x.support || {};
+  const head = x.explained
+    ? el("p", { class: "explanation" }, "Fires when ", el("strong", { class: "label program", text: x.program }),
+      ` (on ${x.scope_text})`)
+    : el("p", { class: "explanation unexplained" }, "Unexplained. Best guess: ",
+      el("span", { class: "label program", text: x.program || "none" }),
+      x.judged ? ` — held-out F1 ${num(x.f1[0])}, below the bar` :
+        " — not judged: too few firings, silences or program matches among the scoring positions");
+  const facts = el("dl", { class: "facts two" },
+    ...[["held-out F1", interval(x.f1)], ["precision", interval(x.precision)], ["recall", interval(x.recall)],
+      ["R² of the size", num(x.r2)], ["F1 where chosen", num(x.fit_f1)], ["literals", x.literals],
+      ["support", `fires ${s.fires}, silent ${s.silent}; program holds ${s.holds}, fails ${s.fails}`]]
+      .flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+  return section("Explanation (held-out)", head,
+    x.does ? el("p", { class: "does" }, el("strong", { text: "Does: " }), x.does) : null, facts,
+    rule ? el("p", { class: "muted", text: `Chosen on half of the held-out games, judged on the other; ${rule.explained}. ` +
+      `Intervals: ${rule.interval}.` }) : null);
+}
+
 function explanation(entry) {
   const c = entry.concepts;
-  if (!c) return section("Explanation", el("p", { class: "muted", text: "No concepts report for this dictionary." }));
-  const ex = c.explanation;
+  if (!c) return section("Top concepts", el("p", { class: "muted", text: "No concepts report for this dictionary." }));
   const parts = [];
-  if (ex) {
-    parts.push(el("p", { class: "explanation" }, el("strong", { class: "label", text: ex.label }),
-      ` — fires (≥ ${num(ex.threshold)}) with F1 ${num(ex.f1)}, precision ${num(ex.precision)}, recall ${num(ex.recall)}; AUC ${num(ex.auc)}`));
-  } else {
-    parts.push(el("p", { class: "muted", text: "No label (the latent never fired on the report's positions)." }));
-  }
   if (c.top.length) {
     parts.push(el("table", { class: "top-concepts" }, el("tbody", {}, ...c.top.map(([name, auc]) =>
       el("tr", {}, el("td", { class: "label", text: name }), el("td", { text: num(auc) }),
         el("td", {}, el("span", { class: "aucbar", style: { width: `${Math.max(0, (auc - 0.5) * 200).toFixed(0)}px` } })))))));
   }
-  return section("Explanation (concepts report)", ...parts);
+  if (!parts.length) parts.push(el("p", { class: "muted", text: "The latent never fired on the report's positions." }));
+  return section("Top concepts by AUC (concepts report)", ...parts);
 }
 
 export async function renderLatent(app, index, dict, id) {
@@ -66,8 +93,10 @@ export async function renderLatent(app, index, dict, id) {
     document.body.dataset.view = "missing";
     return;
   }
-  const label = sum.columns.label[id];
-  app.append(nav, el("h1", { class: "title" }, `${dict.id} · latent #${id}`, label ? el("span", { class: "label title-label", text: ` ${label}` }) : null));
+  const label = sum.columns.label[id];  // set only where the held-out explanation holds
+  app.append(nav, el("h1", { class: "title" }, `${dict.id} · latent #${id}`,
+    label ? el("span", { class: "label title-label", text: ` ${label}` })
+      : el("span", { class: "muted title-unexplained", text: " unexplained" })));
   const all = entry.top ? await boards(index) : null;
   const stats = el("div", { class: "stats" },
     stat("density", entry.density ? pct(entry.density, 3) : "never fired"),
@@ -78,7 +107,7 @@ export async function renderLatent(app, index, dict, id) {
   if (!entry.top) {
     app.append(message("note", `Latent ${id} never fired in the ${index.store.rows.toLocaleString("en-US")} sampled positions: no examples, histogram or effect.`));
   }
-  app.append(explanation(entry));
+  app.append(heldOut(entry, sum), explanation(entry));
   if (entry.hist) {
     app.append(section("Activation histogram (where it fires)",
       drawHistogram(entry.hist, 0, entry.max, { xlabel: "activation" })));

@@ -11,6 +11,7 @@ export const SORTS = {
   id: { label: "latent", key: (c, i) => i, desc: false },
   density: { label: "density", key: (c, i) => c.density[i], desc: true },
   auc: { label: "best concept AUC", key: (c, i) => c.auc[i], desc: true },
+  f1: { label: "held-out F1", key: (c, i) => (c.f1 ? c.f1[i] : null), desc: true },
   effect: { label: "policy effect", key: (c, i) => c.effect[i], desc: true },
 };
 
@@ -99,6 +100,38 @@ function concepts(dict, sum) {
       el("table", { class: "families" }, head, el("tbody", {}, ...fams.map(row)))));
 }
 
+function share(s) {
+  return s ? `${pct(s.explained_fraction)} (${s.explained} of ${s.live} live)` : null;
+}
+
+// The held-out explanations (python -m sae.explain): fractions beside the baselines.
+function explanations(sum) {
+  const x = sum.explanations;
+  if (!x) {
+    return section("Explanations", el("p", { class: "muted", text:
+      "No held-out explanations for this dictionary: python -m sae.explain DICT --store STORE writes them, then re-export. " +
+      "Until then every latent reads unexplained." }));
+  }
+  const b = x.baselines || {};
+  const pos = x.positions || {};
+  return section("Explanations (held-out)",
+    dl([
+      ["explained", share(x.summary)],
+      ["neurons", b.neurons ? `${share(b.neurons)} of ${b.neurons.site}` : null],
+      ["random net", share(b.random_net)],
+      ["endgame only", x.summary ? `${x.summary.endgame_only} more within the solved endgames` : null],
+      ["rule", x.rule ? `${x.rule.explained}; support ≥ ${x.rule.min_support}; ${x.rule.interval}` : null],
+      ["positions", pos.rows ? `${pos.fit} to choose programs, ${pos.score} from other games to judge them` : null],
+    ]));
+}
+
+function labelCell(c, i) {
+  if (c.label[i]) return el("td", { class: "label", text: c.label[i] });
+  if (!c.guess || !c.guess[i]) return el("td", { class: "label unexplained", text: c.density[i] ? "unexplained" : "" });
+  return el("td", { class: "label unexplained" }, "unexplained · ",
+    el("span", { class: "guess", text: c.guess[i] }), ` (F1 ${num(c.f1[i])})`);
+}
+
 export class LatentList {
   constructor(app, index, dict, state) {
     Object.assign(this, { app, index, dict, state, selected: 0 });
@@ -110,13 +143,16 @@ export class LatentList {
     this.cols = sum.columns;
     clear(app);
     app.append(el("h1", { class: "title", text: dict.id }),
-      el("div", { class: "overview" }, describe(index, dict, this.cols), metrics(dict), concepts(dict, sum)));
+      el("div", { class: "overview" }, describe(index, dict, this.cols), metrics(dict), explanations(sum), concepts(dict, sum)));
     this.table = el("tbody");
     this.count = el("p", { class: "count", role: "status" });
     this.pager = el("div", { class: "pager" });
+    const only = this.state.only === "explained";
     const sorts = el("div", { class: "sorts" }, "sort by ", ...Object.entries(SORTS).map(([k, s]) =>
-      el("a", { href: hashLink({ dict: dict.id, sort: k, q: this.state.q }), class: k === this.sortKey() ? "on" : "", text: s.label })));
-    const head = el("thead", {}, el("tr", {}, ...["latent", "density", "max act", "policy effect", "value Δ", "best AUC", "label"]
+      el("a", { href: hashLink({ dict: dict.id, sort: k, q: this.state.q, only: this.state.only }), class: k === this.sortKey() ? "on" : "", text: s.label })),
+      " · ", el("a", { href: hashLink({ dict: dict.id, sort: this.state.sort, q: this.state.q, only: only ? null : "explained" }),
+        class: only ? "on" : "", id: "only-explained", text: "explained only" }));
+    const head = el("thead", {}, el("tr", {}, ...["latent", "density", "max act", "policy effect", "value Δ", "best AUC", "explanation (held-out)"]
       .map((t) => el("th", { text: t }))));
     app.append(section("Latents", sorts, this.count, el("table", { class: "latents" }, head, this.table), this.pager));
     const plots = scaling(index, dict);
@@ -135,6 +171,7 @@ export class LatentList {
     let ids;
     if (q && q.kind === "concept") ids = matchConcepts(c, q.words, this.index.board_size);
     else ids = [...Array(c.density.length).keys()];
+    if (this.state.only === "explained") ids = ids.filter((i) => c.label[i]);
     const s = SORTS[this.sortKey()];
     const key = (i) => s.key(c, i);
     ids.sort((a, b) => {
@@ -146,10 +183,11 @@ export class LatentList {
     this.ids = ids;
     this.page = 0;
     this.selected = 0;
-    const noLabels = q && q.kind === "concept" && !c.label.some(Boolean);
+    const noLabels = q && q.kind === "concept" && !c.label.some(Boolean) && !(c.guess || []).some(Boolean);
+    const which = this.state.only === "explained" ? "explained latents" : "latents";
     this.count.textContent = q && q.kind === "concept"
-      ? `${ids.length} latents match “${this.state.q}”` + (noLabels ? " (this dictionary has no concept labels)" : "")
-      : `${ids.length} latents, by ${s.label}`;
+      ? `${ids.length} ${which} match “${this.state.q}”` + (noLabels ? " (this dictionary has no concept labels)" : "")
+      : `${ids.length} ${which}, by ${s.label}`;
     this.draw();
   }
 
@@ -168,7 +206,7 @@ export class LatentList {
         el("td", { text: c.effect[i] === null ? "–" : pct(c.effect[i]) }),
         el("td", { text: signed(c.value[i]) }),
         el("td", { text: num(c.auc[i]) }),
-        el("td", { class: "label", text: c.label[i] || "" }));
+        labelCell(c, i));
       this.table.append(tr);
     });
     clear(this.pager);

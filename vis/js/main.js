@@ -77,7 +77,7 @@ async function route() {
       timings.latent = performance.now() - t0;
     } else {
       search.value = p.get("q") || "";
-      const list = new LatentList(app, index, dict, { sort: p.get("sort"), q: p.get("q") || "" });
+      const list = new LatentList(app, index, dict, { sort: p.get("sort"), q: p.get("q") || "", only: p.get("only") });
       view = { kind: "list", dict, list };
       await list.render();
       timings.list = performance.now() - t0;

@@ -50,7 +50,8 @@ const texts = new WeakMap();
 
 export function matchConcepts(columns, words, n) {
   if (!texts.has(columns)) {
-    texts.set(columns, columns.label.map((label, i) => searchText([label, ...(columns.concepts[i] || [])], n)));
+    const guess = columns.guess || [];
+    texts.set(columns, columns.label.map((label, i) => searchText([label || guess[i], ...(columns.concepts[i] || [])], n)));
   }
   const all = texts.get(columns);
   const out = [];
