@@ -75,22 +75,29 @@ def candidate_literals(
     recall_score = np.where(ok & lift, recall, -1.0)
     covers = lit_tp >= np.maximum(5, 0.05 * f)
     precision_score = np.where(ok & covers, precision + 1e-6 * recall, -1.0)
-    out = np.full((n_latents, k), -1, np.int32)
     third = max(1, k // 3)
+    ranked = [_top(score, k) for score in (f1, recall_score, precision_score)]
+    out = np.full((n_latents, k), -1, np.int32)
     for latent in range(n_latents):
-        chosen: list[int] = []
-        for score, take in ((f1, third), (recall_score, third), (precision_score, k)):
-            row = score[latent]
-            for c in np.argsort(-row, kind="stable")[: k + take]:
-                if len(chosen) >= k or take == 0:
-                    break
-                if row[c] < 0:
+        chosen: dict[int, None] = {}
+        for (idx, val), take in zip(ranked, (third, third, k), strict=True):
+            for c, v in zip(idx[latent], val[latent], strict=True):
+                if len(chosen) >= k or take == 0 or v < 0:
                     break
                 if c not in chosen:
-                    chosen.append(int(c))
+                    chosen[int(c)] = None
                     take -= 1
-        out[latent, : len(chosen)] = chosen
+        out[latent, : len(chosen)] = list(chosen)
     return out
+
+
+def _top(score: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the indices and values of the k largest entries, best first."""
+    k = min(k, score.shape[1])
+    part = np.argpartition(-score, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(score, part, 1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(part, order, 1), np.take_along_axis(vals, order, 1)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
