@@ -102,6 +102,9 @@ def test_solver_predicates_explain_only_within_their_scope(result):
     assert s["live"] == 8 and s["explained"] == 3 and s["endgame_only"] == 1
     assert s["explained_fraction"] == pytest.approx(3 / 8)
     assert sum(b["live"] for b in s["by_rate"]) == 8
+    u = s["unexplained"]  # every live, unexplained latent has exactly one reason
+    reasons = u["too_rare"] + u["too_dense"] + u["no_splitting_program"] + u["below_threshold"]
+    assert reasons == s["live"] - s["explained"] and u["too_rare"] >= 2  # latents 4 and 6
 
 
 def test_pair_counts_and_spans_match_numpy():

@@ -108,6 +108,7 @@ def explain(columns: SortedColumns, halves: Halves, cfg: ExplainConfig) -> dict:
         judged = supported(fires_s, n_score - fires_s, holds_s, n_score - holds_s, st)
         judged &= programs.size > 0
         out[scope] = {
+            "min_support": st.min_support,
             "programs": programs,
             "judged": judged,
             "explained": judged & (np.nan_to_num(scores["f1_low"]) >= st.f1_threshold),
@@ -122,6 +123,28 @@ def explain(columns: SortedColumns, halves: Halves, cfg: ExplainConfig) -> dict:
             **scores,
         }
     return out
+
+
+def reasons(scope: dict, live: np.ndarray, threshold: float) -> dict:
+    """Why live features are not explained, first reason that applies: too rare (fires on
+    fewer than min_support scoring positions), too dense (silent on fewer), no program that
+    splits the positions (holds or fails on fewer), or judged with the F1 interval's lower
+    bound below the threshold (then by held-out F1: near, >= threshold - 0.1, or far)."""
+    sup, m = scope["support"], scope.get("min_support", 25)
+    rare = live & (sup["fires"] < m)
+    dense = live & ~rare & (sup["silent"] < m)
+    flat = live & ~rare & ~dense & ~scope["judged"]
+    below = live & scope["judged"] & ~scope["explained"]
+    near = below & (np.nan_to_num(scope["f1"]) >= threshold - 0.1)
+    fit_gap = (scope["programs"].fit_f1 - np.nan_to_num(scope["f1"]))[scope["judged"] & live]
+    return {
+        "too_rare": int(rare.sum()),
+        "too_dense": int(dense.sum()),
+        "no_splitting_program": int(flat.sum()),
+        "below_threshold": int(below.sum()),
+        "below_threshold_near": int(near.sum()),
+        "mean_fit_minus_heldout_f1": float(fit_gap.mean()) if fit_gap.size else None,
+    }
 
 
 def summary(result: dict, threshold: float) -> dict:
@@ -148,6 +171,7 @@ def summary(result: dict, threshold: float) -> dict:
         )
     judged_f1 = main["f1"][live & main["judged"]]
     return {
+        "unexplained": reasons(main, live, threshold),
         "features": len(rate),
         "live": n_live,
         "judged": int((live & main["judged"]).sum()),
