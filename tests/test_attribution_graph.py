@@ -10,7 +10,7 @@ import torch
 from test_attribution import random_net, random_transcoders
 
 from transcoder import attribution as at
-from transcoder.graph_json import concept_labels, exactness, to_json
+from transcoder.graph_json import exactness, explanation_labels, to_json
 from transcoder.prune import batch_scores, graph_scores, prune_graph
 from transcoder.virtual_weights import (
     ln_error,
@@ -98,12 +98,19 @@ def test_graph_json_is_exact_from_the_file_alone_and_carries_labels(tmp_path):
     layers = random_transcoders(net, True, seed=17)
     me, opp = random_play_positions(6, 4, seed=3)
     g = at.build_graph(net, layers, me[0], opp[0])
-    latent = int(g.feature[np.flatnonzero(g.kind == at.LATENT)[0]])
-    report = {"latents": {str(latent): {"label": "mine@c3", "auc": 0.91}}}
+    latent, other = (int(f) for f in g.feature[np.flatnonzero(g.kind == at.LATENT)[:2]])
+    # a label only where the held-out explanation holds, never an unexplained latent's guess
+    report = {
+        "latents": {
+            str(latent): {"explained": True, "program": "mine@c3 & !legal_theirs@b2"},
+            str(other): {"explained": False, "program": "empty@a1"},
+        }
+    }
     (tmp_path / "blocks.0").mkdir()
-    (tmp_path / "blocks.0" / "concepts.json").write_text(json.dumps(report))
-    labels = concept_labels([tmp_path / "blocks.0", tmp_path / "missing"])
-    assert labels == [{latent: "mine@c3 (AUC 0.91)"}, {}]
+    (tmp_path / "blocks.0" / "explanations.json").write_text(json.dumps(report))
+    (tmp_path / "blocks.0" / "concepts.json").write_text('{"latents": {"0": {"label": "x"}}}')
+    labels = explanation_labels([tmp_path / "blocks.0", tmp_path / "missing"])
+    assert labels == [{latent: "mine@c3 & !legal_theirs@b2"}, {}]
 
     data = json.loads(json.dumps(to_json(g, labels)))  # what a file holds
     assert exactness(data) < 1e-12
@@ -124,7 +131,7 @@ def test_graph_json_is_exact_from_the_file_alone_and_carries_labels(tmp_path):
         for n in data["nodes"]
         if n["node_id"] == f"0_{latent}_{len(data['metadata']['prompt_tokens']) - 1}"
     )
-    assert node["clerp"] == "mine@c3 (AUC 0.91)" and node["layer"] == "0"
+    assert node["clerp"] == "mine@c3 & !legal_theirs@b2" and node["layer"] == "0"
     target = [n for n in data["nodes"] if n["is_target_logit"]]
     assert len(target) == 1 and "(p=" in target[0]["clerp"]
     embedded = [n for n in data["nodes"] if n["feature_type"] == "embedding"]

@@ -75,71 +75,107 @@ def _concepts_report(n_latents: int, path: Path) -> None:
     path.write_text(json.dumps(report))
 
 
+def _explanations_report(n_latents: int, path: Path) -> None:
+    """A held-out explanations report of the contracted schema (docs/explanations.md), by hand:
+    even latents are explained by threat_defensive@c3, latent 1 by the XSS program, the other
+    odd ones are unexplained with the guess stable_mine@a1 (held-out F1 0.4)."""
+    latents = {}
+    for i in range(n_latents):
+        explained = i % 2 == 0 or i == 1
+        program = XSS if i == 1 else "threat_defensive@c3" if i % 2 == 0 else "stable_mine@a1"
+        f1 = [0.9, 0.8, 0.95] if explained else [0.4, 0.3, 0.5]
+        latents[str(i)] = {
+            "rate": 0.1,
+            "explained": explained,
+            "judged": True,
+            "program": program,
+            "literals": 1,
+            "scope": "all",
+            "scope_text": "all positions",
+            "precision": f1,
+            "recall": f1,
+            "f1": f1,
+            "fit_f1": f1[0],
+            "r2": 0.5,
+            "support": {"fires": 40, "silent": 60, "holds": 45, "fails": 55, "rows": 100},
+            "does": "promotes c4 +1.0 pp",
+        }
+    report = {
+        "schema_version": 1,
+        "kind": "explanations",
+        "dictionary": {"n_latents": n_latents},
+        "summary": {"live": n_latents, "explained": n_latents // 2 + 1},
+        "rule": {"explained": "judged and F1 low >= 0.7", "min_support": 25, "interval": "95%"},
+        "latents": latents,
+    }
+    path.write_text(json.dumps(report))
+
+
 def _graph(path: Path) -> None:
-    """An attribution graph in circuit-tracer's schema over the tiny transcoder set."""
+    """An attribution graph in circuit-tracer's schema over the tiny transcoder set, as its
+    writer makes them (`feature` of a transcoder node: the Cantor pairing of layer and
+    latent; null activations on inputs, errors and the target)."""
+
+    def node(node_id, js, feature, layer, kind, influence, activation, **extra):
+        return {
+            "node_id": node_id,
+            "jsNodeId": js,
+            "feature": feature,
+            "layer": layer,
+            "ctx_idx": 0,
+            "feature_type": kind,
+            "influence": influence,
+            "activation": activation,
+            "token_prob": 0.0,
+            "is_target_logit": False,
+            "run_idx": 0,
+            "reverse_ctx_idx": 0,
+            "clerp": "",
+            **extra,
+        }
+
+    tc = "cross layer transcoder"
     nodes = [
-        {
-            "node_id": "E_0_0",
-            "feature": None,
-            "layer": "E",
-            "ctx_idx": 0,
-            "feature_type": "embedding",
-            "influence": 1.0,
-            "activation": None,
-        },
-        {
-            "node_id": "0_3_0",
-            "feature": 3,
-            "layer": 0,
-            "ctx_idx": 0,
-            "feature_type": "cross layer transcoder",
-            "influence": 0.6,
-            "activation": 1.5,
-        },
-        {
-            "node_id": "1_5_0",
-            "feature": 5,
-            "layer": 1,
-            "ctx_idx": 0,
-            "feature_type": "cross layer transcoder",
-            "influence": 0.4,
-            "activation": 0.7,
-        },
-        {
-            "node_id": "1_error_0",
-            "feature": None,
-            "layer": 1,
-            "ctx_idx": 0,
-            "feature_type": "mlp reconstruction error",
-            "influence": 0.1,
-            "activation": None,
-        },
-        {
-            "node_id": "L_14_0",
-            "feature": 14,
-            "layer": 2,
-            "ctx_idx": 0,
-            "feature_type": "logit",
-            "influence": 1.0,
-            "token_prob": 0.6,
-            "is_target_logit": True,
-            "clerp": "c3 (p=0.6)",
-        },
+        node("E_0_0", "E_0-0", 0, "E", "embedding", 0.9, None),
+        node("0_3_0", "0_3-0", 9, "0", tc, 0.6, 1.5),  # 9 = cantor(0, 3)
+        node("1_5_0", "1_5-0", 26, "1", tc, 0.4, 0.7),  # 26 = cantor(1, 5)
+        node("0_1_0", "1_0-0", -1, "1", "mlp reconstruction error", 0.1, None),
+        node(
+            "2_14_0",
+            "L_14-0",
+            14,
+            "2",
+            "logit",
+            None,
+            None,
+            token_prob=0.6,
+            is_target_logit=True,
+            clerp='Output "c3" (p=0.600)',
+        ),
     ]
     links = [
         {"source": "E_0_0", "target": "0_3_0", "weight": 0.8},
         {"source": "0_3_0", "target": "1_5_0", "weight": 0.5},
-        {"source": "1_5_0", "target": "L_14_0", "weight": 0.9},
-        {"source": "1_error_0", "target": "L_14_0", "weight": -0.2},
+        {"source": "1_5_0", "target": "2_14_0", "weight": 0.9},
+        {"source": "0_1_0", "target": "2_14_0", "weight": -0.2},
     ]
     graph = {
         "metadata": {
             "slug": "tiny-c3",
+            "scan": "tiny",
+            "transcoder_list": [],
+            "prompt_tokens": ["mine@a1"],
             "prompt": "tiny",
             "node_threshold": 0.8,
             "schema_version": 1,
         },
-        "qParams": {"pinnedIds": [], "supernodes": [], "linkType": "both"},
+        "qParams": {
+            "pinnedIds": [],
+            "supernodes": [],
+            "linkType": "both",
+            "clickedId": "",
+            "sg_pos": "",
+        },
         "nodes": nodes,
         "links": links,
         "scores": {"replacement": 0.7, "completeness": 0.9},
@@ -180,6 +216,7 @@ def build_inputs(root: Path) -> dict:
     }
     (root / "sweep" / "scaling.json").write_text(json.dumps(scaling))
     _concepts_report(64, root / "sweep" / RUN / "concepts.json")
+    _explanations_report(64, root / "sweep" / RUN / "explanations.json")
     data = {"store": str(store.root), "checkpoint": store.manifest["checkpoint"]}
     for block in range(2):
         cfg_b = DictConfig(
@@ -257,13 +294,39 @@ def test_index_lists_every_dictionary_with_metrics_and_plots(exported):
     assert tset["layers"] == ["tc-blocks.0", "tc-blocks.1"]
     assert on_disk["dictionaries"][1]["kind"] == "transcoder"
     # the graph file given comes first, then the graphs built here
-    assert tset["graphs"][0]["slug"] == "tiny-c3" and tset["graphs"][0]["target"] == "c3 (p=0.6)"
+    assert tset["graphs"][0]["slug"] == "tiny-c3"
+    assert tset["graphs"][0]["target"] == 'Output "c3" (p=0.600)'
     assert _read(folder, tset["graphs"][0]["file"])["links"][0]["weight"] == 0.8
     assert on_disk["notes"] == []
     assert len(tset["graphs"]) == 1 + FAST.graphs
     for rel, size in index["sizes"].items():
         assert (folder / rel).stat().st_size == size
     assert not list(folder.parent.glob(".data.tmp-*"))
+
+
+def test_index_records_no_machine_paths(exported):
+    """Paths of the sources are recorded relative to the repository, or not at all (these
+    tiny inputs live outside it): nothing in index.json is an absolute path."""
+    _, folder, _ = exported
+    text = (folder / "index.json").read_text()
+    index = json.loads(text)
+
+    def strings(obj):
+        if isinstance(obj, dict):
+            for v in obj.values():
+                yield from strings(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                yield from strings(v)
+        elif isinstance(obj, str):
+            yield obj
+
+    assert not [s for s in strings(index) if s.startswith("/")]
+    assert str(folder.parent) not in text
+    assert index["store"]["path"] is None and index["dictionaries"][0]["path"] is None
+    from vis.layout import repo_path
+
+    assert repo_path(Path(__file__)) == "tests/test_vis_export.py"
 
 
 def _sae(exported):

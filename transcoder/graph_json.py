@@ -4,21 +4,28 @@
                   transcoder_list, + ours: board_size, target, logit, prob, value, pruned,
                   edge_threshold, node_counts},
      "qParams": {pinnedIds, supernodes, linkType, clickedId, sg_pos},
-     "nodes": [{node_id, feature, layer, ctx_idx, feature_type, activation, influence,
-                token_prob, is_target_logit, clerp, jsNodeId}, ...],
+     "nodes": [{node_id, jsNodeId, feature, layer, ctx_idx, feature_type, activation,
+                influence, token_prob, is_target_logit, run_idx, reverse_ctx_idx, clerp,
+                + ours: latent, logit, error_norm}, ...],
      "links": [{source, target, weight}, ...],
      "scores": {"replacement", "completeness", "replacement_no_bias", "completeness_no_bias"}}
 
 A board is the "prompt": its tokens are the input features that are on (`mine@c3`, ...), one
 context index each, and everything else sits at the last index (circuit-tracer's front end
 draws nodes by layer and context index, and drops a feature id seen at more than 2/3 of the
-tokens, so the tokens must be many). Node ids follow circuit-tracer where it has them:
-latents `{block}_{latent}_{ctx}`, inputs `E_{feature}_{ctx}`, the target
-`{n_blocks + 1}_{action}_{ctx}`; errors `{block}_error_{ctx}` and biases
-`{layer}_bias_{ctx}` (circuit-tracer's `0_{layer}_{ctx}` for errors can collide with a latent
-id). `influence` is circuit-tracer's cumulative share (small = important). Latents and the
-target carry their pre-activation / logit as `activation`, so on an unpruned graph anyone
-can check exactness from the file alone (`exactness`). Scores are those of the unpruned graph.
+tokens, so the tokens must be many). Everything its front end reads follows its own writer
+(`circuit_tracer.frontend.graph_models.Node`): with schema_version 1 a latent's `feature` is
+the Cantor pairing of (block, latent) (its front end unpairs it to show "L3/834"); ids are
+`{block}_{latent}_{ctx}` (latents), `E_{feature}_{ctx}` (inputs), `0_{block}_{ctx}` (errors),
+`{n_blocks + 1}_{action}_{ctx}` (the target), with jsNodeIds `{block}_{latent}-0`,
+`E_{feature}-{ctx}`, `{block}_{ctx}-0`, `L_{action}-{ctx}`; inputs, errors and the target
+carry a null `activation`, the target a null `influence`. Our numbers ride along as extra
+fields, which its front end ignores: `latent` (the raw latent id), `logit` (the target's
+value), `error_norm`. Biases (circuit-tracer has none) are `{layer}_bias_{ctx}`; an error
+whose id would equal a block-0 latent's (latent id = the error's block) gets `_error` added.
+`influence` is circuit-tracer's cumulative share (small = important). On an unpruned graph
+anyone can check exactness from the file alone (`exactness`). Scores are those of the
+unpruned graph.
 """
 
 from __future__ import annotations
@@ -41,28 +48,46 @@ FEATURE_TYPES = {
     INPUT: "embedding",
     BIAS: "bias",
 }
-CONCEPTS_FILE = "concepts.json"
+EXPLANATIONS_FILE = "explanations.json"
 
 
-# -- latent labels from concepts reports ----------------------------------------------------
-def concept_labels(folders: list[str | os.PathLike | None]) -> list[dict[int, str]]:
-    """Per block {latent: label} from `<folder>/concepts.json` (sae.concepts.report reports; a
-    missing file gives no labels for that block). The label names the concept and its AUC."""
+# -- latent labels from held-out explanations -----------------------------------------------
+def explanation_labels(folders: list[str | os.PathLike | None]) -> list[dict[int, str]]:
+    """Per block {latent: program} from `<folder>/explanations.json` (`python -m sae.explain`),
+    only for latents whose held-out explanation holds (`explained`); a block without a report
+    gets no labels. An unexplained latent's best guess is never used as a label."""
     labels = []
     for folder in folders:
-        path = Path(folder) / CONCEPTS_FILE if folder is not None else None
+        path = Path(folder) / EXPLANATIONS_FILE if folder is not None else None
         if path is None or not path.exists():
             labels.append({})
             continue
-        report = read_json(path, "concepts report")
+        report = read_json(path, "explanations report")
         if not isinstance(report, dict) or not isinstance(report.get("latents"), dict):
-            raise CheckpointError(f"{path} is not a concepts report (no 'latents')")
-        block = {}
-        for latent, info in report["latents"].items():
-            if isinstance(info, dict) and info.get("label"):
-                block[int(latent)] = f"{info['label']} (AUC {float(info.get('auc') or 0):.2f})"
-        labels.append(block)
+            raise CheckpointError(f"{path} is not an explanations report (no 'latents')")
+        labels.append(
+            {
+                int(latent): str(info["program"])
+                for latent, info in report["latents"].items()
+                if isinstance(info, dict) and info.get("explained") and info.get("program")
+            }
+        )
     return labels
+
+
+concept_labels = explanation_labels  # the name transcoder.attribute imports
+
+
+def cantor(layer: int, index: int) -> int:
+    """circuit-tracer's `feature` of a transcoder node under schema_version 1."""
+    return (layer + index) * (layer + index + 1) // 2 + index
+
+
+def graph_slug(graph: AttributionGraph) -> str:
+    """The board with "_" for empty squares, then the target: unique per position and target,
+    and a file name (circuit-tracer's front end reads `graph_data/<slug>.json`)."""
+    position = Position(graph.me, graph.opp, True, graph.board_size)
+    return "".join(position.to_text().split()).replace("-", "_") + f"-{graph.target_name}"
 
 
 # -- the JSON -------------------------------------------------------------------------------
@@ -78,7 +103,7 @@ def to_json(
     transcoders: list[str] | None = None,
 ) -> dict:
     """The graph (pruned or not) in circuit-tracer's schema plus `scores` (of the unpruned
-    graph). `labels`: per block {latent: label}, e.g. from `concept_labels`."""
+    graph). `labels`: per block {latent: label}, e.g. from `explanation_labels`."""
     pruned = graph if isinstance(graph, PrunedGraph) else None
     g = pruned.graph if pruned else graph
     A = g.adjacency.detach().double().cpu()
@@ -97,42 +122,54 @@ def to_json(
     last = len(inputs)  # latents, errors, biases and the target sit after the board's tokens
     tokens = [g.node_name(i) for i in inputs] + [g.target_name]
     labels = labels or []
+    latent_ids = {
+        f"{int(g.layer[i])}_{int(g.feature[i])}_{last}" for i in range(N) if g.kind[i] == LATENT
+    }
     ids, out_nodes = {}, []
     for i in range(N):
         kind, layer, feature = int(g.kind[i]), int(g.layer[i]), int(g.feature[i])
         ctx = ctx_of.get(i, last)
+        act = float(activation[i])
+        extra: dict = {}
         if kind == LATENT:
-            node_id = f"{layer}_{feature}_{ctx}"
+            node_id, js = f"{layer}_{feature}_{ctx}", f"{layer}_{feature}-0"
             clerp = labels[layer].get(feature, "") if layer < len(labels) else ""
+            extra["latent"], feature = feature, cantor(layer, feature)
         elif kind == INPUT:
-            node_id, feature, clerp = f"E_{feature}_{ctx}", ctx, g.node_name(i)
+            node_id, js = f"E_{feature}_{ctx}", f"E_{feature}-{ctx}"
+            feature, clerp, act = ctx, g.node_name(i), float("nan")
         elif kind == ERROR:
-            node_id, clerp = f"{layer}_error_{ctx}", f"Err: mlp of block {layer}"
+            node_id, js = f"0_{layer}_{ctx}", f"{layer}_{ctx}-0"
+            if node_id in latent_ids:  # block 0's latent number `layer` is on: keep ids unique
+                node_id += "_error"
+            clerp, extra["error_norm"], act = f"Err: mlp of block {layer}", act, float("nan")
         elif kind == BIAS:
             lay = "E" if layer < 0 else str(layer)
             what = "stem" if layer < 0 else "head" if layer == g.n_blocks else f"block {layer}"
-            node_id, clerp = f"{lay}_bias_{ctx}", f"Bias: {what}"
+            node_id, js, clerp = f"{lay}_bias_{ctx}", f"{lay}_bias-{ctx}", f"Bias: {what}"
         else:
-            node_id = f"{layer}_{feature}_{ctx}"
+            node_id, js = f"{layer}_{feature}_{ctx}", f"L_{feature}-{ctx}"
             what = "value" if g.target == VALUE else f'"{g.target_name}"'
-            clerp = f"Output {what} (p={g.prob:.3f})"
+            clerp, extra["logit"], act = f"Output {what} (p={g.prob:.3f})", act, float("nan")
         ids[i] = node_id
         if not bool(nodes[i]):
             continue
-        act = float(activation[i])
         out_nodes.append(
             {
                 "node_id": node_id,
-                "jsNodeId": node_id,
+                "jsNodeId": js,
                 "feature": feature,
                 "layer": "E" if kind == INPUT or (kind == BIAS and layer < 0) else str(layer),
                 "ctx_idx": ctx,
                 "feature_type": FEATURE_TYPES[kind],
-                "activation": None if act != act else act,  # NaN (biases) -> null
-                "influence": float(cumulative[i]),
+                "activation": None if act != act else act,  # NaN: circuit-tracer's null
+                "influence": None if kind == TARGET else float(cumulative[i]),
                 "token_prob": g.prob if kind == TARGET else 0.0,
                 "is_target_logit": kind == TARGET,
+                "run_idx": 0,
+                "reverse_ctx_idx": 0,
                 "clerp": clerp,
+                **extra,
             }
         )
     dst, src = edges.nonzero(as_tuple=True)
@@ -144,7 +181,7 @@ def to_json(
     s_bias, s_plain = graph_scores(g), graph_scores(g, include_bias=False)
     return {
         "metadata": {
-            "slug": slug or f"othello-{g.target_name}",
+            "slug": slug or graph_slug(g),
             "scan": "othello-alphazero",
             "transcoder_list": list(transcoders or []),
             "prompt_tokens": tokens,
@@ -178,7 +215,7 @@ def to_json(
 
 def exactness(graph_json: dict) -> float:
     """From the JSON alone: the largest |sum of incoming link weights - activation| over the
-    latents and the target, relative to the largest |incoming weight| sum. Near float
+    latents and the target (its `logit`), relative to the largest |incoming weight| sum. Near float
     rounding on an unpruned graph; a pruned graph drops edges, so it is not exact."""
     incoming: dict[str, float] = {}
     magnitude: dict[str, float] = {}
@@ -189,6 +226,8 @@ def exactness(graph_json: dict) -> float:
     worst, scale = 0.0, 1e-30
     for node in graph_json["nodes"]:
         if node["feature_type"] in (FEATURE_TYPES[LATENT], FEATURE_TYPES[TARGET]):
-            worst = max(worst, abs(incoming.get(node["node_id"], 0.0) - node["activation"]))
+            # the target's activation is null (circuit-tracer's convention): its value is "logit"
+            value = node["activation"] if node.get("logit") is None else node["logit"]
+            worst = max(worst, abs(incoming.get(node["node_id"], 0.0) - value))
             scale = max(scale, magnitude.get(node["node_id"], 0.0))
     return worst / scale

@@ -43,8 +43,11 @@ def connections(net, layers, ids: list[str | None], k: int) -> dict:
     return out
 
 
-def build_graphs(net, layers, positions: list[tuple[int, int]], notes: list[str]) -> list[dict]:
-    """Pruned attribution graphs (circuit-tracer JSON) of the agent's move per position."""
+def build_graphs(
+    net, layers, positions: list[tuple[int, int]], notes: list[str], labels=None
+) -> list[dict]:
+    """Pruned attribution graphs (circuit-tracer JSON) of the agent's move per position;
+    `labels` per block {latent: program} (`transcoder.graph_json.explanation_labels`)."""
     if any(d is None for d in layers):
         notes.append("skipped: attribution graphs need a transcoder for every block")
         return []
@@ -52,7 +55,7 @@ def build_graphs(net, layers, positions: list[tuple[int, int]], notes: list[str]
     for me, opp in positions:
         me_a, opp_a = np.array([me], np.uint64), np.array([opp], np.uint64)
         graph = build_graph(net, layers, me_a, opp_a, target=None)
-        graphs.append(to_json(prune_graph(graph)))
+        graphs.append(to_json(prune_graph(graph), labels))
     return graphs
 
 

@@ -47,11 +47,13 @@ from sae.concepts.report import ReportError, check_inputs, load_net
 from sae.dictionary.model import Dictionary, load_dictionary
 from sae.explain.effects import decoder_effects
 from sae.steering.edit import SteeringError, check_fits
+from transcoder.graph_json import explanation_labels
 from transcoder.set import CONFIG_NAME, load_transcoder_set
 from vis import layout
 from vis.boards import BoardTable, sample_positions
 from vis.circuits import GraphError, build_graphs, connections, graph_entry, read_graph
 from vis.concept_panel import dictionary_concepts, latent_concepts, load_report
+from vis.graph_files import METADATA_NAME, graph_metadata, named_graphs
 from vis.latents import StatsConfig, encode_sample, latent_stats
 from vis.related import cofiring_latents, similar_latents
 
@@ -151,7 +153,7 @@ def _transcoder_set(folder: Path, device: str, taken: set[str]) -> tuple[list[So
         )
     entry = {
         "id": set_id,
-        "path": str(folder.absolute()),
+        "path": layout.repo_path(folder),
         "layers": ids,
         "metrics": _scalars(per_layer.get("all") or {}),
         "plots": [str(p) for p in sorted(folder.glob("*.png"))],
@@ -182,7 +184,7 @@ def find_sources(args: list[str], device: str) -> tuple[list[Source], list[dict]
                 sweep,
                 {
                     "id": sweep,
-                    "path": str(sweep_dir.absolute()),
+                    "path": layout.repo_path(sweep_dir),
                     "dictionaries": [],
                     "plots": [str(p) for p in sorted(sweep_dir.glob("*.png"))],
                     "scaling": {r: _scalars(m) for r, m in scaling.items()},
@@ -325,7 +327,7 @@ class Exporter:
             "l1_coeff": src.config.get("l1_coeff") if dc.architecture == "relu" else None,
             "skip": dc.skip,
             "metrics": src.metrics,
-            "path": str(bundle_paths(src.path)[1].absolute()),
+            "path": layout.repo_path(bundle_paths(src.path)[1]),
             "folder": layout.dict_folder(src.id),
             "shard_size": size,
             "live": int(sum(st is not None for st in stats)),
@@ -346,12 +348,14 @@ class Exporter:
             out.append(rel)
         return out
 
-    def graphs(self, set_id: str, graphs: list[dict], boards: list[int | None]) -> list[dict]:
-        entries = []
-        for i, (graph, board) in enumerate(zip(graphs, boards, strict=True)):
-            rel = f"graphs/{set_id}/{i}.json"
+    def graphs(self, set_id: str, graphs: list[dict], boards: list, layers: list) -> list[dict]:
+        """Graph files named by slug and graph-metadata.json (vis.graph_files)."""
+        named, entries = named_graphs(graphs, layers), []
+        for (slug, graph), board in zip(named, boards, strict=True):
+            rel = f"graphs/{set_id}/{slug}.json"
             self.write(rel, graph)
             entries.append(graph_entry(graph, rel, board))
+        self.write(f"graphs/{set_id}/{METADATA_NAME}", graph_metadata(named))
         return entries
 
     def graph_positions(self) -> tuple[list[int], list[tuple[int, int]]]:
@@ -386,13 +390,13 @@ class Exporter:
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             "board_size": self.sample.n,
             "store": {
-                "path": str(self.store.root),
+                "path": layout.repo_path(self.store.root),
                 "hash": self.store.hash,
                 "split": self.sample.split,
                 "rows": len(self.sample),
                 "positions": len(self.sample.me),
             },
-            "agent": self.agent,
+            "agent": {**self.agent, "path": layout.repo_path(self.agent.get("path"))},
             "boards": "boards.json",
             "board_count": len(self.boards),
             "dictionaries": entries,
@@ -444,11 +448,12 @@ def export(
             for sid in filter(None, tset["layers"]):
                 neighbours[sid] = links.get(by_id[sid].block, {})
             chosen, positions = ex.graph_positions()
-            graphs = build_graphs(net, layers, positions, notes)
+            folders = [by_id[sid].path.parent if sid else None for sid in tset["layers"]]
+            graphs = build_graphs(net, layers, positions, notes, explanation_labels(folders))
             boards = ex.boards.ref(chosen[: len(graphs)])
             if extra and tset is sets[0]:  # graph files given first, then the built ones
                 graphs, boards = extra + graphs, [None] * len(extra) + boards
-            tset["graphs"] = ex.graphs(tset["id"], graphs, boards)
+            tset["graphs"] = ex.graphs(tset["id"], graphs, boards, tset["layers"])
             tset["plots"] = ex.copy_plots(tset["id"], tset["plots"])
         entries = [ex.dictionary(s, neighbours.get(s.id)) for s in sources]
         for sweep in sweeps:

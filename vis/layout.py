@@ -5,7 +5,7 @@
     DATA/boards.json                    the shared, deduplicated position table
     DATA/dicts/<id>/summary.json        per-latent columns for the list view
     DATA/dicts/<id>/latents/<s>.json    latents [s * shard_size, (s + 1) * shard_size)
-    DATA/graphs/<set>/<i>.json          attribution graphs (circuit-tracer's schema)
+X
     DATA/plots/<sweep>/<name>.png       scaling plots copied from the sweep folder
 
 Numbers are rounded to `DIGITS` significant digits and the JSON is compact. The whole folder
@@ -64,3 +64,17 @@ def dict_folder(dict_id: str) -> str:
 
 def shard_file(dict_id: str, shard: int) -> str:
     return f"{dict_folder(dict_id)}/latents/{shard}.json"
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def repo_path(path: str | Path | None) -> str | None:
+    """`path` relative to the repository, or None outside it: the index records no machine's
+    absolute paths (they mean nothing to whoever opens the export)."""
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return None
