@@ -53,6 +53,7 @@ from vis import layout
 from vis.boards import BoardTable, sample_positions
 from vis.circuits import GraphError, build_graphs, connections, graph_entry, read_graph
 from vis.concept_panel import dictionary_concepts, latent_concepts, load_report
+from vis.glossary import glossary
 from vis.graph_files import METADATA_NAME, graph_metadata, named_graphs
 from vis.latents import StatsConfig, encode_sample, latent_stats
 from vis.related import cofiring_latents, similar_latents
@@ -405,6 +406,7 @@ class Exporter:
             "notes": notes,
             "settings": settings,
         }
+        self.write("glossary.json", glossary())
         self.write("index.json", index)
         return index
 

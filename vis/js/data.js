@@ -70,6 +70,28 @@ export async function boards(index) {
   return data.boards;
 }
 
+// The boards, or {error} when boards.json cannot be read: panels that need no board (stats,
+// histogram, effect, graph) are drawn all the same, and the page says what is missing.
+export async function boardsOrError(index) {
+  try {
+    return { boards: await boards(index) };
+  } catch (e) {
+    if (!(e instanceof DataError)) throw e;
+    return { boards: null, error: `${e.message}: the example boards cannot be shown (re-export to restore them).` };
+  }
+}
+
+export function glossary() {
+  return fetchJSON("glossary.json");
+}
+
+// The dictionary a bare URL opens: the first with held-out explanations, else the first with
+// a concepts report, else the first (a landing page with empty label columns tells nothing).
+export function landingDict(index) {
+  const ds = index.dictionaries;
+  return ds.find((d) => d.explanations) || ds.find((d) => d.concepts) || ds[0];
+}
+
 // Latent labels of another dictionary (for neighbour lists), or null.
 export async function labelsOf(index, id) {
   const d = findDict(index, id);

@@ -89,18 +89,24 @@ export function drawBoard(entry, { activation = null, id = null, link = null } =
   return fig;
 }
 
-function diverging(v, scale) {
+export function diverging(v, scale) {
   const t = Math.min(1, Math.abs(v) / (scale || 1));
   const [r, g, b] = v >= 0 ? [178, 24, 43] : [33, 102, 172];
   const mix = (c) => Math.round(255 + (c - 255) * t);
   return `rgb(${mix(r)},${mix(g)},${mix(b)})`;
 }
 
+// A probability change in percentage points, as a cell shows it (2 significant digits).
+export function pp(v) {
+  return `${v > 0 ? "+" : ""}${num(100 * v, 2)}`;
+}
+
 // Mean change of each action's probability as an n x n heatmap (percentage points) + pass.
-export function drawHeatmap(policy, n) {
+// Colours saturate at ±scale (a probability, e.g. 0.1 = 10 pp): the caller picks one scale
+// for every latent (comparable pages) or this latent's largest change, and draws colorBar.
+export function drawHeatmap(policy, n, scale) {
   const root = grid(n, 24);
   root.classList.add("heatmap");
-  const scale = Math.max(1e-9, ...policy.map(Math.abs));
   for (let sq = 0; sq < n * n; sq++) {
     const [x, y] = cellXY(sq, n);
     const v = policy[sq];
@@ -108,18 +114,32 @@ export function drawHeatmap(policy, n) {
       x, y, width: CELL, height: CELL, fill: diverging(v, scale), class: "hm",
       dataset: { square: squareName(sq, n), value: v },
     });
-    cell.append(svg("title", { text: `${squareName(sq, n)}: ${v > 0 ? "+" : ""}${num(100 * v)} pp` }));
+    cell.append(svg("title", { text: `${squareName(sq, n)}: ${pp(v)} pp` }));
     root.append(cell);
-    if (Math.abs(v) >= 0.0005) {
-      root.append(svg("text", {
-        x: x + CELL / 2, y: y + CELL / 2 + 3, class: "hm-text", text: (100 * v).toFixed(1),
-      }));
+    if (Math.abs(100 * v) >= 0.01) {
+      root.append(svg("text", { x: x + CELL / 2, y: y + CELL / 2 + 3, class: "hm-text", text: pp(v), dataset: { square: squareName(sq, n) } }));
     }
   }
   const pass = policy[n * n] ?? 0;
-  root.append(svg("text", {
-    x: EDGE, y: EDGE + n * CELL + 16, class: "hm-pass", text: `pass ${pass > 0 ? "+" : ""}${num(100 * pass)} pp`,
-  }));
+  root.append(svg("text", { x: EDGE, y: EDGE + n * CELL + 16, class: "hm-pass", text: `pass ${pp(pass)} pp` }));
+  return root;
+}
+
+// The heatmap's colour scale: a vertical bar from -scale (blue) to +scale (red), in pp.
+export function colorBar(scale, { height = 150 } = {}) {
+  const w = 14, top = 8, steps = 20;
+  const root = svg("svg", { viewBox: `0 0 70 ${height + 16}`, width: 70, height: height + 16, class: "colorbar", role: "img",
+    dataset: { scale } });
+  root.append(svg("title", { text: `colour scale: ±${num(100 * scale, 2)} pp` }));
+  for (let i = 0; i < steps; i++) {
+    const v = scale * (1 - (2 * (i + 0.5)) / steps);
+    root.append(svg("rect", { x: 2, y: top + (i * height) / steps, width: w, height: height / steps + 0.5, fill: diverging(v, scale) }));
+  }
+  root.append(svg("rect", { x: 2, y: top, width: w, height, class: "cb-frame" }));
+  const tick = (v, y) => root.append(svg("text", { x: w + 6, y: y + 3, class: "tick cb-tick", text: `${pp(v)} pp` }));
+  tick(scale, top);
+  tick(0, top + height / 2);
+  tick(-scale, top + height);
   return root;
 }
 
@@ -163,7 +183,7 @@ function logTicks(lo, hi) {
 
 // Scatter of points {x, y, label, group, current} on log-log axes (the sweep's frontier).
 export function drawScatter(points, { width = 380, height = 220, xlabel = "", ylabel = "" } = {}) {
-  const pad = { l: 46, r: 12, t: 10, b: 34 };
+  const pad = { l: 46, r: 12, t: 22, b: 34 }; // t: room for the y label above the ticks
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "scatter", role: "img" });
   const ok = points.filter((p) => p.x > 0 && p.y > 0);
   if (!ok.length) return root;
@@ -184,8 +204,8 @@ export function drawScatter(points, { width = 380, height = 220, xlabel = "", yl
     root.append(svg("line", { x1: pad.l, x2: width - pad.r, y1: Y(t), y2: Y(t), class: "gridline" }));
     root.append(svg("text", { x: pad.l - 4, y: Y(t) + 3, class: "tick end", text: num(t) }));
   }
-  root.append(svg("text", { x: (pad.l + width) / 2, y: height - 4, class: "tick mid", text: xlabel }));
-  root.append(svg("text", { x: 10, y: pad.t + 6, class: "tick", text: ylabel }));
+  root.append(svg("text", { x: (pad.l + width) / 2, y: height - 4, class: "tick mid axis-label", text: xlabel }));
+  root.append(svg("text", { x: 4, y: 10, class: "tick axis-label", text: `${ylabel} ↑` }));
   for (const p of ok) {
     const dot = svg("circle", {
       cx: X(p.x), cy: Y(p.y), r: p.current ? 6 : 4,

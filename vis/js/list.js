@@ -19,7 +19,7 @@ const METRICS = [
   ["l0", "L0"], ["fvu", "FVU"], ["explained_variance", "explained variance"], ["cosine", "cosine"],
   ["kl", "KL, spliced"], ["kl_score", "KL score"], ["agreement", "top-1 agreement"],
   ["agreement_score", "top-1 score"], ["value_mse", "value MSE"], ["value_mse_score", "value score"],
-  ["dead_fraction", "dead"], ["dense_fraction", "dense (>10%)"], ["win_rate", "spliced vs clean"],
+  ["dead_fraction", "dead (sweep's evaluation)"], ["dense_fraction", "dense (>10%)"], ["win_rate", "spliced vs clean"],
 ];
 
 function dl(pairs) {
@@ -39,15 +39,21 @@ function describe(index, dict, cols) {
     ["k", dict.k],
     ["L1 coefficient", dict.l1_coeff],
     ["live", live],
-    ["source", el("code", { text: dict.path })],
+    ["source", dict.path ? el("code", { text: dict.path }) : null],
   ]), ...dict.notes.map((n) => message("note", n)));
 }
 
-function metrics(dict) {
+function metrics(index, dict) {
   const rows = METRICS.filter(([k]) => dict.metrics[k] !== undefined);
   if (!rows.length) return null;
+  const never = dict.width - dict.live;
+  // the two "dead" counts come from different positions: say which is which
+  const dead = dict.metrics.dead_fraction === undefined ? null : el("p", { class: "muted dead-note", text:
+    `dead: the share of latents that never fired in the sweep's held-out evaluation. In this export's sample of ` +
+    `${index.store.rows.toLocaleString("en-US")} positions ${never.toLocaleString("en-US")} of ` +
+    `${dict.width.toLocaleString("en-US")} (${pct(never / dict.width)}) never fired: other positions, another count.` });
   return section("Metrics (held-out)", el("dl", { class: "facts two" },
-    ...rows.flatMap(([k, label]) => [el("dt", { text: label }), el("dd", { text: num(dict.metrics[k], 4) })])));
+    ...rows.flatMap(([k, label]) => [el("dt", { text: label }), el("dd", { text: num(dict.metrics[k], 4) })])), dead);
 }
 
 function scaling(index, dict) {
@@ -70,7 +76,8 @@ function scaling(index, dict) {
       METRICS.filter(([k]) => tset.metrics[k] !== undefined).map(([k, l]) => `${l} ${num(tset.metrics[k], 4)}`).join(", ") }));
   }
   for (const p of owner.plots) {
-    parts.push(el("a", { href: `${DATA}/${p}`, class: "plot" }, el("img", { src: `${DATA}/${p}`, alt: p.split("/").pop(), loading: "lazy" })));
+    parts.push(el("a", { href: `${DATA}/${p}`, class: "plot", title: "open at full size" },
+      el("img", { src: `${DATA}/${p}`, alt: p.split("/").pop(), loading: "lazy" })));
   }
   return section(sweep ? "Scaling" : "Transcoder set", el("div", { class: "plots" }, ...parts));
 }
@@ -97,7 +104,8 @@ function concepts(dict, sum) {
       ["positions", c.positions],
     ]),
     el("details", {}, el("summary", { text: `${fams.length} concept families, best latent of each` }),
-      el("table", { class: "families" }, head, el("tbody", {}, ...fams.map(row)))));
+      el("div", { class: "table-wrap" }, el("table", { class: "families" }, head, el("tbody", {}, ...fams.map(row)))),
+      el("p", { class: "muted" }, "Families are defined in the ", el("a", { href: "#glossary", text: "glossary" }), ".")));
 }
 
 function share(s) {
@@ -132,6 +140,11 @@ function labelCell(c, i) {
     el("span", { class: "guess", text: c.guess[i] }), ` (F1 ${num(c.f1[i])})`);
 }
 
+function matchCell(m) {
+  if (!m) return el("td");
+  return el("td", { class: "match" }, el("span", { class: "label", text: m.name }), el("span", { class: "muted", text: ` (${m.via})` }));
+}
+
 export class LatentList {
   constructor(app, index, dict, state) {
     Object.assign(this, { app, index, dict, state, selected: 0 });
@@ -143,7 +156,7 @@ export class LatentList {
     this.cols = sum.columns;
     clear(app);
     app.append(el("h1", { class: "title", text: dict.id }),
-      el("div", { class: "overview" }, describe(index, dict, this.cols), metrics(dict), explanations(sum), concepts(dict, sum)));
+      el("div", { class: "overview" }, describe(index, dict, this.cols), metrics(index, dict), explanations(sum), concepts(dict, sum)));
     this.table = el("tbody");
     this.count = el("p", { class: "count", role: "status" });
     this.pager = el("div", { class: "pager" });
@@ -152,9 +165,18 @@ export class LatentList {
       el("a", { href: hashLink({ dict: dict.id, sort: k, q: this.state.q, only: this.state.only }), class: k === this.sortKey() ? "on" : "", text: s.label })),
       " · ", el("a", { href: hashLink({ dict: dict.id, sort: this.state.sort, q: this.state.q, only: only ? null : "explained" }),
         class: only ? "on" : "", id: "only-explained", text: "explained only" }));
-    const head = el("thead", {}, el("tr", {}, ...["latent", "density", "max act", "policy effect", "value Δ", "best AUC", "explanation (held-out)"]
-      .map((t) => el("th", { text: t }))));
-    app.append(section("Latents", sorts, this.count, el("table", { class: "latents" }, head, this.table), this.pager));
+    // a column with nothing in it (no concepts report: no AUC) is left out, not shown empty
+    this.hasAuc = this.cols.auc.some((v) => v !== null && v !== undefined);
+    this.query = parseQuery(this.state.q);
+    this.matching = this.query && this.query.kind === "concept";
+    const names = ["latent", "density", "max act", "policy effect", "value Δ",
+      this.hasAuc ? "best AUC" : null, "explanation (held-out)", this.matching ? "matched" : null].filter(Boolean);
+    const head = el("thead", {}, el("tr", {}, ...names.map((t) => el("th", { text: t }))));
+    const badSort = this.state.sort && !SORTS[this.state.sort] ? message("note",
+      `Unknown sort “${this.state.sort}”: sorted by ${SORTS[this.sortKey()].label}. ` +
+      `Sorts: ${Object.keys(SORTS).join(", ")}.`) : null;
+    app.append(section("Latents", badSort, sorts, this.count,
+      el("div", { class: "table-wrap" }, el("table", { class: "latents" }, head, this.table)), this.pager));
     const plots = scaling(index, dict);
     if (plots) app.append(plots);
     this.filter();
@@ -167,10 +189,14 @@ export class LatentList {
 
   filter() {
     const c = this.cols;
-    const q = parseQuery(this.state.q);
+    const q = this.query;
     let ids;
-    if (q && q.kind === "concept") ids = matchConcepts(c, q.words, this.index.board_size);
-    else ids = [...Array(c.density.length).keys()];
+    this.matches = new Map();
+    if (q && q.kind === "concept") {
+      const found = matchConcepts(c, q.words, this.index.board_size);
+      for (const m of found) this.matches.set(m.id, m);
+      ids = found.map((m) => m.id);
+    } else ids = [...Array(c.density.length).keys()];
     if (this.state.only === "explained") ids = ids.filter((i) => c.label[i]);
     const s = SORTS[this.sortKey()];
     const key = (i) => s.key(c, i);
@@ -205,8 +231,9 @@ export class LatentList {
         el("td", { text: num(c.max[i]) }),
         el("td", { text: c.effect[i] === null ? "–" : pct(c.effect[i]) }),
         el("td", { text: signed(c.value[i]) }),
-        el("td", { text: num(c.auc[i]) }),
-        labelCell(c, i));
+        this.hasAuc ? el("td", { text: num(c.auc[i]) }) : null,
+        labelCell(c, i),
+        this.matching ? matchCell(this.matches.get(i)) : null);
       this.table.append(tr);
     });
     clear(this.pager);

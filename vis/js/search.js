@@ -1,7 +1,10 @@
-// Search by latent id or by concept: "1234", "threat c3", "stable corner", "mobility".
-// A latent matches when every word of the query is found in its searchable text: its label
-// and top concept names (sae.concepts.labels names, e.g. threat_defensive@c3), with underscores as
-// spaces and each square also named by its region (corner, x-square, c-square, edge).
+// Search by latent id or by concept: "1234", "threat c3", "stable corner", "keeps_outcome".
+// A latent matches when ONE of its concept names matches every word of the query: the
+// literals of its explanation (or of its best guess) and its top concepts by AUC. Words are
+// matched whole against a name's pieces (family, the family's parts split at "_", the
+// square, the threshold, the full name), and a square also answers to its region (corner,
+// edge, x-square, c-square); so "stable corner" finds stable_mine@a1 but not a latent with
+// best_reply@f6 beside stable_theirs@b6. The list shows which name matched.
 
 function regions(n) {
   const names = {};
@@ -16,24 +19,49 @@ function regions(n) {
       else if (edgeR || edgeC) words.push("edge");
       const nearR = r === 1 || r === last - 1;
       const nearC = c === 1 || c === last - 1;
-      if (nearR && nearC) words.push("x-square xsquare"); // diagonal neighbours of corners
-      if ((edgeR && nearC) || (edgeC && nearR)) words.push("c-square csquare");
-      names[at(r, c)] = words.join(" ");
+      if (nearR && nearC) words.push("x-square", "xsquare"); // diagonal neighbours of corners
+      if ((edgeR && nearC) || (edgeC && nearR)) words.push("c-square", "csquare");
+      names[at(r, c)] = words;
     }
   }
   return names;
 }
 
-export function searchText(names, n) {
+// The pieces a query word may equal: "stable_mine@a1" -> stable_mine@a1, stable_mine, stable,
+// mine, a1, corner; "mobility_mine>=5" -> .., >=5, 5; "flips@c4>d4" -> .., c4, d4.
+export function nameTokens(name, n) {
   const reg = regions(n);
-  return names
-    .filter(Boolean)
-    .map((name) => {
-      const sq = name.match(/@([a-h][1-8])$/);
-      const words = name.replace(/[_@=]/g, " ").replace(/>=/g, " >= ");
-      return (words + " " + name + (sq ? " " + (reg[sq[1]] || "") : "")).toLowerCase();
-    })
-    .join(" | ");
+  const lit = name.toLowerCase().replace(/^!/, "");
+  const tokens = new Set([lit]);
+  const m = lit.match(/^([^@<>=]+)(.*)$/);
+  const family = m ? m[1] : lit;
+  const rest = m ? m[2] : "";
+  tokens.add(family);
+  for (const part of family.split("_")) tokens.add(part);
+  if (rest.startsWith("@")) {
+    for (const part of rest.slice(1).split(/[>-]/)) {
+      tokens.add(part);
+      for (const w of reg[part] || []) tokens.add(w);
+    }
+    const thr = rest.match(/(>=|<)[\d.-]+$/);
+    if (thr) tokens.add(thr[0]);
+  } else if (rest) {
+    tokens.add(rest);
+    tokens.add(rest.replace(/^(>=|<|=)/, ""));
+  }
+  tokens.delete("");
+  return tokens;
+}
+
+function wordMatches(word, tokens) {
+  if (tokens.has(word)) return true;
+  // plural and singular alike: "corner" finds corners_mine, "threats" finds threat_*
+  return tokens.has(`${word}s`) || (word.endsWith("s") && tokens.has(word.slice(0, -1)));
+}
+
+// The literals of an explanation program ("a & !b | c" -> a, !b, c).
+export function literals(program) {
+  return (program || "").split(/[\s&|()]+/).filter(Boolean);
 }
 
 // {kind: "id", id} for a number, {kind: "concept", words} otherwise, null when empty.
@@ -45,16 +73,31 @@ export function parseQuery(q) {
   return { kind: "concept", words: t.split(/\s+/) };
 }
 
-// Latent ids whose label / top concepts match every word, in id order.
-const texts = new WeakMap();
+// Each latent's names with where they come from, tokenised once per summary.
+const cache = new WeakMap();
 
-export function matchConcepts(columns, words, n) {
-  if (!texts.has(columns)) {
+function latentNames(columns, n) {
+  if (!cache.has(columns)) {
     const guess = columns.guess || [];
-    texts.set(columns, columns.label.map((label, i) => searchText([label || guess[i], ...(columns.concepts[i] || [])], n)));
+    cache.set(columns, columns.density.map((_, i) => {
+      const out = [];
+      const add = (name, via) => out.push({ name, via, tokens: nameTokens(name, n) });
+      if (columns.label[i]) for (const l of literals(columns.label[i])) add(l, "explanation");
+      else if (guess[i]) for (const l of literals(guess[i])) add(l, "guess");
+      for (const c of (columns.concepts || [])[i] || []) add(c, "top concept");
+      return out;
+    }));
   }
-  const all = texts.get(columns);
+  return cache.get(columns);
+}
+
+// [{id, name, via}] of the latents with a name matching every word, in id order.
+export function matchConcepts(columns, words, n) {
+  const all = latentNames(columns, n);
   const out = [];
-  for (let i = 0; i < all.length; i++) if (all[i] && words.every((w) => all[i].includes(w))) out.push(i);
+  all.forEach((names, id) => {
+    const hit = names.find((x) => words.every((w) => wordMatches(w, x.tokens)));
+    if (hit) out.push({ id, name: hit.name, via: hit.via });
+  });
   return out;
 }
