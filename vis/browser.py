@@ -100,6 +100,74 @@ def hash_timed(page, fragment: str, view: str) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
+def _ms(v) -> str:
+    return "n/a" if v is None else f"{v:.0f} ms"
+
+
+def measure(page, base: str, where: dict, out: Path | None) -> dict:
+    """Wall-clock ms: first screen (navigation to the drawn list), latent page and graph page
+    (a deep link's hash change to the page drawn), hover (pointer on the target node to the
+    side panel showing it; n/a on a page without hover). Screenshots into `out` if given."""
+    q, d, set_id = where["query"], where["dict"], where["set"]
+    times = {"first screen": open_timed(page, f"{base}/index.html{q}#dict={d}", "list")}
+    if out:
+        atomic_write_bytes(out / "vis_list.png", page.screenshot())
+    times["latent page"] = hash_timed(page, f"dict={d}&latent={where['latent']}", "latent")
+    page.keyboard.press("?")  # the fixed key line would sit across a full-page shot
+    if out:
+        atomic_write_bytes(out / "vis_latent.png", page.screenshot(full_page=True))
+        effect = page.locator("svg.colorbar").locator("xpath=ancestor::section")
+        if effect.count():
+            atomic_write_bytes(out / "vis_latent_colorbar.png", effect.first.screenshot())
+    times["graph page"] = times["hover"] = None
+    if set_id is None:
+        return times
+    times["graph page"] = hash_timed(page, f"set={set_id}&graph={where['graph']}", "graph")
+    target = page.locator("svg.graph g.node-g.logit .node")
+    if target.count():
+        target.first.scroll_into_view_if_needed()
+        node = target.first.evaluate("e => e.parentNode.dataset.node")
+        t0 = time.perf_counter()
+        target.first.hover()
+        page.wait_for_selector(f"body[data-hovered='{node}']")
+        times["hover"] = (time.perf_counter() - t0) * 1000
+    if out:
+        atomic_write_bytes(out / "vis_graph.png", page.screenshot(full_page=True))
+    return times
+
+
+def shots_of_issue_21(context, base: str, where: dict, site: Path, out: Path) -> None:
+    """docs/vis_graph_hover.png (a hovered latent, two pinned and grouped into a supernode),
+    vis_phone.png (390 x 844), vis_file_message.png (the page opened from a file)."""
+    page = context.new_page()
+    if where["set"] is not None:
+        graph = f"set={where['set']}&graph={where['graph']}"
+        open_timed(page, f"{base}/index.html{where['query']}#{graph}", "graph")
+        page.keyboard.press("?")
+        latents = page.locator("svg.graph g.node-g.feature .node")
+        for i in range(min(2, latents.count())):
+            latents.nth(i).click()
+            page.locator(".graph-panel button.pin").click()
+        if latents.count() >= 2:
+            page.fill("input.supernode-name", "first two")
+            page.locator("button.group").click()
+        if latents.count() > 2:
+            latents.nth(2).scroll_into_view_if_needed()
+            latents.nth(2).hover()
+        # the drawing, panel and subgraph: the sticky header and the long node table left out
+        page.evaluate("document.querySelector('header').style.position = 'static'")
+        page.locator("table.nodes").evaluate("t => { t.closest('section').hidden = true; }")
+        atomic_write_bytes(out / "vis_graph_hover.png", page.screenshot(full_page=True))
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_timed(page, f"{base}/index.html{where['query']}#dict={where['dict']}", "list")
+    atomic_write_bytes(out / "vis_phone.png", page.screenshot())
+    page.set_viewport_size(VIEWPORT)
+    page.goto((site / "index.html").resolve().as_uri())
+    wait_view(page, "file", 10_000)
+    atomic_write_bytes(out / "vis_file_message.png", page.screenshot())
+    page.close()
+
+
 def busiest_latent(site: Path, data: str, dict_id: str) -> int:
     """The latent of `dict_id` that fires most often (a page with every panel)."""
     index = json.loads((site / data / "index.json").read_text())
@@ -125,6 +193,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dict", help="dictionary id to show (default: the first exported)")
     ap.add_argument("--latent", type=int, help="latent to show (default: best labelled, busiest)")
     ap.add_argument("--graph", type=int, default=0, help="graph of the first set to show (0)")
+    ap.add_argument(
+        "--compare",
+        metavar="SITE",
+        help="also time another page folder over the same data (e.g. a checkout before a change)",
+    )
     args = ap.parse_args(argv)
     site, out = Path(args.site), Path(args.out)
     index_path = site / args.data / "index.json"
@@ -137,22 +210,22 @@ def main(argv: list[str] | None = None) -> None:
     latent = args.latent if args.latent is not None else busiest_latent(site, args.data, dict_id)
     query = "" if args.data == "data" else f"?data={args.data}"
     out.mkdir(parents=True, exist_ok=True)
+    sets = [s for s in index["transcoder_sets"] if s["graphs"]]
+    where = {"query": query, "dict": dict_id, "latent": latent, "graph": args.graph}
+    where["set"] = sets[0]["id"] if sets else None
     with serve(site) as base, chromium() as context:
         page = context.new_page()
-        first = open_timed(page, f"{base}/index.html{query}#dict={dict_id}", "list")
-        atomic_write_bytes(out / "vis_list.png", page.screenshot())
-        to_latent = hash_timed(page, f"dict={dict_id}&latent={latent}", "latent")
-        page.keyboard.press("?")  # the fixed key line would sit across a full-page shot
-        atomic_write_bytes(out / "vis_latent.png", page.screenshot(full_page=True))
-        own = page.evaluate("window.visTimings")
-        print(f"first screen {first:.0f} ms (page clock {own['first']:.0f} ms from navigation)")
-        print(f"latent page {to_latent:.0f} ms (page clock {own['latent']:.0f} ms)")
-        sets = [s for s in index["transcoder_sets"] if s["graphs"]]
-        if sets:
-            hash_timed(page, f"set={sets[0]['id']}&graph={args.graph}", "graph")
-            atomic_write_bytes(out / "vis_graph.png", page.screenshot(full_page=True))
-        else:
-            print("no attribution graphs in this export: vis_graph.png not written")
+        times = measure(page, base, where, out)
+        shots_of_issue_21(context, base, where, site, out)
+    if args.compare:  # the same steps on another page over the same data, right after
+        with serve(Path(args.compare)) as base, chromium() as context:
+            before = measure(context.new_page(), base, where, None)
+        print(f"{'':14}{'--compare':>12}{'--site':>12}")
+        for k in times:
+            print(f"{k:14}{_ms(before.get(k)):>12}{_ms(times.get(k)):>12}")
+    else:
+        for k, v in times.items():
+            print(f"{k:14}{_ms(v):>12}")
     print(f"screenshots in {out}/")
 
 
