@@ -20,21 +20,24 @@ bars; outputs under --out):
 A stage is skipped when its outputs exist and its inputs (the command, the hashes of the
 files it reads) are those it last finished with (OUT/stages.json); otherwise it runs, and
 every command resumes what a killed run left. The end prints a table (stage, status,
-seconds, output) and the `python -m http.server` line that opens the viewer.
+seconds, output) and the `python -m http.server` line that opens the viewer. Each child runs
+in its own process group: interrupting or terminating the pipeline (Ctrl-C, SIGTERM, SIGHUP)
+stops the running child first, and a child also stops if the pipeline is killed outright.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import cli
 from common.io import CheckpointError, atomic_write_json, bundle_paths, read_json
+from sae.dictionary.sweep import run_folders
+from transcoder.set import CONFIG_NAME, layer_stem
 
 SAE_SITE = "blocks.2.resid_post"
 STAMPS = "stages.json"
@@ -72,6 +75,13 @@ class Pipeline:
         self.out, self.py, self.stages = out, py, []
         path = out / STAMPS
         self.stamps = read_json(path, "pipeline stamps") if path.exists() else {}
+        if not isinstance(self.stamps, dict) or not all(
+            isinstance(v, dict) for v in self.stamps.values()
+        ):
+            raise CheckpointError(
+                f"{path} is damaged (not an object of stages); delete it and rerun: every "
+                f"stage then runs again and resumes what its outputs hold"
+            )
 
     def run(self, stage: Stage, number: int, total: int) -> None:
         title = f"[{number}/{total}] {stage.name}"
@@ -87,7 +97,7 @@ class Pipeline:
         t0 = time.perf_counter()
         for cmd in stage.commands:
             print("$ " + " ".join(cmd), flush=True)
-            code = subprocess.run(cmd).returncode
+            code = cli.run_child(cmd)  # stopped with us if we are interrupted or killed
             if code != 0:
                 sys.exit(
                     f"pipeline stopped at {stage.name}: `{' '.join(cmd)}` exited with {code}; "
@@ -113,37 +123,45 @@ class Pipeline:
 
 
 def sae_runs(folder: Path) -> list[Path]:
-    """Run folders of a finished sweep, in scaling.json's order."""
-    scaling = folder / "scaling.json"
-    if not scaling.exists():
-        return []
-    return [folder / run for run in read_json(scaling, "scaling table")]
+    """Run folders of a finished sweep, in scaling.json's order (names stay inside it)."""
+    return run_folders(folder)
 
 
 def transcoder_dicts(folder: Path) -> list[Path]:
-    path = folder / "transcoders.json"
-    layers = read_json(path, "transcoder set")["layers"] if path.exists() else []
-    return [folder / Path(stem).parent for stem in layers if stem]
+    """The folders of a set's transcoders (entries stay inside the set's folder)."""
+    path = folder / CONFIG_NAME
+    config = read_json(path, "transcoder set") if path.exists() else {}
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if path.exists() and not isinstance(layers, list):
+        raise CheckpointError(f"{path}: 'layers' must list one entry per block")
+    return [layer_stem(folder, stem, path, i).parent for i, stem in enumerate(layers or []) if stem]
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
+    ap = cli.parser(
+        prog="pipeline.py",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
     )
-    ap.add_argument("--out", type=Path, default=Path("runs/pipeline"), help="output folder")
+    ap.add_argument("--out", type=cli.out_dir, default="runs/pipeline", help="output folder")
     ap.add_argument("--agent", default="pretrained/agent", help="agent checkpoint to study")
     ap.add_argument(
         "--from-scratch", action="store_true", help="train a quick agent instead of --agent"
     )
-    ap.add_argument("--positions", type=int, default=200_000, help="activation rows to collect")
-    ap.add_argument("--device", default="cpu", help="torch device for the trainers (cpu)")
-    ap.add_argument("--port", type=int, default=8000, help="port in the printed server line")
+    ap.add_argument(
+        "--positions", type=cli.count(1), default=200_000, help="activation rows to collect"
+    )
+    ap.add_argument(
+        "--device", type=cli.device, default="cpu", help="torch device for the trainers (cpu)"
+    )
+    ap.add_argument(
+        "--port", type=cli.count(1, 65535), default=8000, help="port in the printed server line"
+    )
     args = ap.parse_args(argv)
     if args.positions < 1000:
         ap.error("--positions must be at least 1000")
-    py, out = sys.executable, args.out
+    py, out = sys.executable, Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pipe = Pipeline(out, py)
     total = 6

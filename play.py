@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 import alphazero.agent  # noqa: F401  (registers the az: player spec)
 import sae.steering  # noqa: F401  (registers its +steer: suffix)
+from common import cli
 from othello import bitboard as bb
 from othello.arena import DEFAULT_OPENING_PLIES, IllegalActionError, play_match
 from othello.play import play_human
@@ -42,10 +43,10 @@ def default_opponent() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = cli.parser(
+        prog="play.py",
         description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--human", action="store_true", help="play a game in the terminal")
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"--games: random plies before the players take over (default "
         f"{DEFAULT_OPENING_PLIES}); each opening is played twice with colours swapped",
     )
-    ap.add_argument("--seed", type=int, default=0, help="seed for openings and tie-breaks")
+    ap.add_argument("--seed", type=cli.seed, default=0, help="seed for openings and tie-breaks")
     ap.add_argument("--size", type=int, default=6, help="board size, even, 4..8 (default 6)")
     ap.add_argument("--json", action="store_true", help="--games: print one JSON object")
     ap.add_argument(
@@ -84,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="E",
         help="--turning-points: solve from the first position with at most E empties (default 20)",
     )
-    ap.add_argument("--device", default="cpu", help="torch device for az players (default cpu)")
+    ap.add_argument(
+        "--device", type=cli.device, default="cpu", help="torch device for az players (default cpu)"
+    )
     return ap
 
 
@@ -105,6 +108,7 @@ def turning_points(p1, p2, args) -> int:
     return 0
 
 
+@cli.command
 def main(argv=None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)

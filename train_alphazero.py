@@ -14,14 +14,15 @@ import json
 import sys
 
 from alphazero.train import PRESETS, TrainConfig, make_config, train
+from common import cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = cli.parser(prog="train_alphazero.py", description=__doc__)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    ap.add_argument("--out", default=None, help="run directory (default: runs/<preset>)")
+    ap.add_argument(
+        "--out", type=cli.out_dir, default=None, help="run directory (default: runs/<preset>)"
+    )
     ap.add_argument("--resume", action="store_true", help="continue the run in --out")
     ap.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
     ap.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -36,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                 flag, type=_parse_bool, default=None, metavar="BOOL", help=f"(default {f.default})"
             )
         else:
-            kind = {"int": int, "float": float, "str": str}[str(f.type)]
+            kind = {"int": int, "float": cli.finite, "str": str}[str(f.type)]
+            kind = {"seed": cli.seed, "device": cli.device}.get(f.name, kind)
             group.add_argument(flag, type=kind, default=None, help=f"(default {f.default})")
     return ap
 
@@ -49,6 +51,7 @@ def _parse_bool(s: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
 
 
+@cli.command
 def main(argv=None) -> None:
     ap = build_parser()
     args = ap.parse_args(argv)
@@ -65,6 +68,7 @@ def main(argv=None) -> None:
         print(json.dumps(dataclasses.asdict(cfg), indent=2))
         return
     out = args.out or f"runs/{args.preset}"
+    cli.check_out_dir(out, "--out")
     wandb_run = None
     if args.wandb:
         import wandb  # optional dependency, only imported when asked for

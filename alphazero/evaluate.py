@@ -13,7 +13,6 @@ discs of final margin the move gives away against perfect play.
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from tqdm import tqdm
 
 from alphazero.agent import AlphaZeroPlayer
 from alphazero.model import AlphaZeroNet, load_agent
+from common import cli
 from common.io import atomic_write_json
 from othello.arena import play_match
 from othello.elo import wilson_interval
@@ -153,8 +153,9 @@ def accuracy_table(
     return out
 
 
+@cli.command
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = cli.parser(prog="python -m alphazero.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint", help="agent checkpoint (stem, .json or .safetensors)")
     ap.add_argument("--games", type=int, default=200, help="games per opponent (0: skip)")
     ap.add_argument("--sims", type=int, default=64, help="MCTS simulations per move")
@@ -167,9 +168,11 @@ def main(argv=None) -> dict:
         default="0,16,64",
         help="comma-separated simulation counts for move accuracy (0 = raw policy)",
     )
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    ap.add_argument("--seed", type=cli.seed, default=0)
+    ap.add_argument("--device", type=cli.device, default="cpu")
+    ap.add_argument(
+        "--json", type=cli.out_file, metavar="PATH", help="also write the results as JSON"
+    )
     args = ap.parse_args(argv)
     try:
         net, config = load_agent(args.checkpoint, args.device)

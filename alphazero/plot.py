@@ -10,10 +10,10 @@ run against one opponent.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from common import cli
 from common.io import atomic_write
 
 
@@ -69,23 +69,24 @@ def plot_compare(runs: dict[str, list[dict]], opponent: str, out: Path) -> None:
     plt.close(fig)
 
 
+@cli.command
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = cli.parser(prog="python -m alphazero.plot", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", type=Path, nargs="+", help="training run directories")
     ap.add_argument("--opponent", default="alphabeta:4", help="opponent for a comparison")
-    ap.add_argument("--out", type=Path, help="PNG path (default RUN/strength.png)")
+    ap.add_argument("--out", type=cli.out_file, help="PNG path (default RUN/strength.png)")
     args = ap.parse_args(argv)
     try:
         logs = {run.name: load_log(run) for run in args.runs}
     except FileNotFoundError as e:
         ap.error(str(e))
     if len(args.runs) == 1:
-        out = args.out or args.runs[0] / "strength.png"
+        out = Path(args.out or args.runs[0] / "strength.png")
         plot_strength(logs[args.runs[0].name], out, f"{args.runs[0].name}: score during training")
     else:
         if not args.out:
             ap.error("--out is required when comparing several runs")
-        out = args.out
+        out = Path(args.out)
         plot_compare(logs, args.opponent, out)
     print(f"wrote {out}")
 

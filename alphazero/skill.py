@@ -10,13 +10,13 @@ own games and half from random games (`alphazero.evaluate.sample_positions`).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from tqdm import tqdm
 
 from alphazero.evaluate import accuracy_table, sample_positions, solve_all
 from alphazero.model import load_agent
+from common import cli
 from common.io import atomic_write, atomic_write_json
 
 
@@ -72,13 +72,15 @@ def plot_skill(rows: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
+@cli.command
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = cli.parser(prog="python -m alphazero.skill", description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path, help="training run directory (holds iters/)")
     ap.add_argument("--positions", type=int, default=400)
     ap.add_argument("--sims", default="0,16", help="simulation counts (0 = raw policy)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=cli.seed, default=0)
     args = ap.parse_args(argv)
+    cli.check_out_file(args.run / "skill.json", "RUN")
     try:
         sims = [int(s) for s in args.sims.split(",") if s.strip()]
         rows = skill_curve(args.run, args.positions, sims, args.seed)

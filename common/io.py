@@ -36,10 +36,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,13 +49,24 @@ import torch
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
+from common.cli import InputError
+
 FORMAT_VERSION = 1
 TEMP_MARK = ".tmp"  # hidden temporaries are ".<name>.<random>.tmp" files or ".<name>.tmp-*" dirs
+DIR_MARKER = ".othello-export"  # in a folder `atomic_dir` wrote: {"kind": the command, ...}
+MARKER_NOTE = (
+    "written by the othello toolkit; the same command replaces this folder whole, and no "
+    "command replaces a folder without this file"
+)
 
 _crash_count = 0
+# what this module's writers name their temporaries (nothing else is ever removed as one):
+# mkstemp's ".<name>.<8 of [a-z0-9_]>.tmp" files and atomic_dir's ".<name>.tmp-<pid|old>" folders
+_TEMP_FILE = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+_TEMP_DIR = re.compile(r"\..+\.tmp-(\d+|old)")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint is missing, malformed, or does not fit what the caller expects."""
 
 
@@ -147,10 +159,14 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path} not found")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a JSON file ({what})")
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path} is not valid JSON ({what}): {e}") from e
+    except RecursionError:
+        raise CheckpointError(f"{path} is not valid JSON ({what}): nested too deeply") from None
 
 
 def resolve_recorded(recorded: str | os.PathLike, base: str | os.PathLike) -> Path:
@@ -187,7 +203,7 @@ def remove_stale_temp(folder: str | os.PathLike) -> list[Path]:
     for old in folder.glob(".*.tmp-old"):
         _restore_swapped(folder / old.name[1 : -len(".tmp-old")])
     for p in folder.iterdir():
-        if p.name.startswith(".") and (p.name.endswith(TEMP_MARK) or ".tmp-" in p.name):
+        if _TEMP_FILE.fullmatch(p.name) or _TEMP_DIR.fullmatch(p.name):
             if p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
             else:
@@ -215,6 +231,8 @@ def _read_tensors(path: Path, sha256: str | None, config_path: Path) -> dict[str
     """Tensors of `path`, checked against the recorded hash and for non-finite values."""
     if not path.exists():
         raise CheckpointError(f"{path} not found (named by {config_path})")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a tensors file (named by {config_path})")
     data = path.read_bytes()
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
         raise CheckpointError(
@@ -352,29 +370,98 @@ def _restore_swapped(path: Path) -> Path:
     return old
 
 
+class ForeignFolder(CheckpointError):
+    """An output folder that holds something this kind of command did not write."""
+
+
+def _marker_kind(folder: Path) -> str | None:
+    try:
+        data = json.loads((folder / DIR_MARKER).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return data.get("kind") if isinstance(data, dict) else None
+
+
+def check_replaceable(
+    path: str | os.PathLike,
+    kind: str,
+    names: Collection[str] | None = None,
+    legacy: Callable[[Path], bool] | None = None,
+) -> Path:
+    """Refuse (ForeignFolder, one line) to let `atomic_dir(path, kind)` replace a folder the
+    toolkit did not write. Replaceable: nothing there, an empty folder, or a folder carrying
+    the marker file DIR_MARKER of the same `kind` whose top-level entries are all in `names`
+    (when given); a folder without the marker only where `legacy(folder)` vouches for it (a
+    complete output of an older version). Never the working folder or one that holds it.
+    Returns the absolute path."""
+    path = Path(os.path.abspath(path))
+    here = Path(os.path.abspath(os.getcwd()))
+    if path == here or path in here.parents:
+        raise ForeignFolder(
+            f"{path} is the working folder or holds it; the output folder is replaced whole, "
+            f"so name a folder of its own (e.g. {here / 'out'})"
+        )
+    if not path.exists() and not path.is_symlink():
+        return path
+    if path.is_symlink() or not path.is_dir():
+        raise ForeignFolder(f"{path} exists and is not a folder; name a new or empty folder")
+    entries = sorted(p.name for p in path.iterdir())
+    if not entries:
+        return path
+    marked = _marker_kind(path)
+    if marked is None and legacy is not None and legacy(path):
+        marked = kind
+    if marked == kind:
+        allowed = None if names is None else {*names, DIR_MARKER}
+        foreign = [n for n in entries if allowed is not None and n not in allowed]
+        if not foreign:
+            return path
+        why = f"also holds {', '.join(foreign[:4])}{', ...' if len(foreign) > 4 else ''}"
+    elif marked is not None:
+        why = f"was written by {marked}"
+    else:
+        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+        why = f"holds files that {kind} did not write ({shown})"
+    raise ForeignFolder(
+        f"{path} {why}: {kind} replaces its output folder whole, so it only replaces one it "
+        f"wrote; name a new or empty folder (nothing was changed)"
+    )
+
+
 @contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(
+    path: str | os.PathLike,
+    kind: str,
+    names: Collection[str] | None = None,
+    legacy: Callable[[Path], bool] | None = None,
+) -> Iterator[Path]:
     """Build a folder in a hidden temporary sibling (yielded), then swap it into place on
     success; on an exception the temporary is removed and `path` is left as it was. Between
     the two renames of the swap `path` is briefly absent (never half-written); a later call
-    restores the previous version if a kill fell exactly there."""
-    path = Path(path)
+    restores the previous version if a kill fell exactly there. The new folder carries the
+    marker DIR_MARKER naming `kind`, and only a folder `check_replaceable` allows is
+    replaced (checked before and again just before the swap)."""
+    path = Path(os.path.abspath(path))
+    old = _restore_swapped(path)  # a swap a kill interrupted is undone first
+    check_replaceable(path, kind, names, legacy)
     path.parent.mkdir(parents=True, exist_ok=True)
-    old = _restore_swapped(path)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
+        (tmp / DIR_MARKER).write_text(json.dumps({"kind": kind, "note": MARKER_NOTE}) + "\n")
         yield tmp
+        check_replaceable(path, kind, names, legacy)  # nothing foreign arrived meanwhile
+        crash_point(f"before swap {path.name}/")
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)
+        crash_point(f"between swap {path.name}/")
+        tmp.rename(path)
     except BaseException:
+        _restore_swapped(path)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    crash_point(f"before swap {path.name}/")
-    shutil.rmtree(old, ignore_errors=True)
-    if path.exists():
-        path.rename(old)
-    crash_point(f"between swap {path.name}/")
-    tmp.rename(path)
     _fsync_dir(path.parent)
     shutil.rmtree(old, ignore_errors=True)
     crash_point(f"after swap {path.name}/")

@@ -10,11 +10,11 @@ whole frontier at once with the numpy engine.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 
+from common import cli
 from othello import batch
 from othello import bitboard as bb
 from othello.game import Position
@@ -67,10 +67,9 @@ def perft_batched(me: int, opp: int, max_depth: int, n: int, chunk: int = 1 << 1
         yield depth, count
 
 
+@cli.command
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = cli.parser(prog="python -m othello.perft", description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=6, help="board size (even, 4..8)")
     ap.add_argument("--depth", type=int, default=6, help="deepest ply to count")
     ap.add_argument("--engine", choices=["batched", "scalar"], default="batched")

@@ -21,6 +21,7 @@ from functools import cache
 import numpy as np
 from numba import njit
 
+from common.cli import InputError
 from othello import batch, kernels, solver
 from othello import bitboard as bb
 from othello.game import Position
@@ -43,7 +44,7 @@ TERMINAL_WEIGHT = 1000
 _INF = 1 << 30
 
 
-class PlayerSpecError(ValueError):
+class PlayerSpecError(InputError):
     """A player spec that cannot be turned into a player."""
 
 

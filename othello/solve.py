@@ -9,13 +9,13 @@ the side to move's point of view (empty squares count for nobody) under perfect 
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import time
 
 from tqdm import tqdm
 
+from common import cli
 from othello.game import Position, square_name
 from othello.solver import Solver, warm_up
 
@@ -41,11 +41,12 @@ def position_last(argv: list[str]) -> list[str]:
     return [a for a in argv if a not in positions] + (["--", *positions] if positions else [])
 
 
+@cli.command
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = cli.parser(
+        prog="python -m othello.solve",
         description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("position", help="the position text (quote it)")
     ap.add_argument(

@@ -74,15 +74,15 @@ def test_a_state_written_as_a_plain_bundle_still_loads_and_is_replaced(tmp_path)
 
 
 def test_stale_temporaries_go_and_a_half_swapped_folder_comes_back(tmp_path):
-    with atomic_dir(tmp_path / "view") as d:
+    with atomic_dir(tmp_path / "view", "test") as d:
         (d / "a.txt").write_text("v1")
     # a kill between the swap's two renames of the next version: the old one is set aside,
     # the new one not yet in place
     (tmp_path / "view").rename(tmp_path / ".view.tmp-old")
     (tmp_path / ".view.tmp-999").mkdir()
-    (tmp_path / ".x.json.abc.tmp").write_text("half")
+    (tmp_path / ".x.json.abcd_123.tmp").write_text("half")  # mkstemp's 8 random characters
     removed = remove_stale_temp(tmp_path)
-    assert sorted(p.name for p in removed) == [".view.tmp-999", ".x.json.abc.tmp"]
+    assert sorted(p.name for p in removed) == [".view.tmp-999", ".x.json.abcd_123.tmp"]
     assert (tmp_path / "view" / "a.txt").read_text() == "v1"
     assert sorted(os.listdir(tmp_path)) == ["view"]
 

@@ -31,8 +31,10 @@ import numpy as np
 import torch
 
 from alphazero.model import load_agent
-from common.io import CheckpointError, atomic_write_json, resolve_recorded
+from common import cli
+from common.io import CheckpointError, atomic_write_json, bundle_paths, resolve_recorded
 from othello.game import Position, parse_square, square_name
+from sae.activations.collect import file_hash
 from sae.activations.store import ActivationStore
 from transcoder.attribution import (
     BIAS,
@@ -53,12 +55,20 @@ DEFAULT_OUT = Path("runs/attribution")
 
 
 def open_set(folder, checkpoint=None, device: str = "cpu"):
-    """(transcoder set, agent net): the agent the set records unless `checkpoint` is given."""
+    """(transcoder set, agent net): the agent the set records unless `checkpoint` is given;
+    a given one must be that agent (the weights' SHA-256 the set records)."""
     tset = load_transcoder_set(folder, device)
     recorded = tset.agent_path
     if checkpoint is None and recorded is None:
         raise CheckpointError(f"{folder} records no agent: pass --checkpoint")
     path = checkpoint or resolve_recorded(recorded, tset.folder)
+    trained = (tset.config.get("agent") or {}).get("sha256")
+    weights = bundle_paths(path)[0]
+    if trained and weights.is_file() and file_hash(weights) != trained:
+        raise CheckpointError(
+            f"{weights} is not the agent {tset.folder} was trained on ({recorded}, sha256 "
+            f"{trained}): its transcoders replace that agent's MLPs only"
+        )
     net, _ = load_agent(path, device)
     tset.check_net(net)
     for d in tset.layers:
@@ -295,23 +305,25 @@ def _scores_mode(args, tset, net) -> dict:
 def set_parser(prog: str, doc: str) -> argparse.ArgumentParser:
     """The arguments of every command over a transcoder set: TRANSCODERS, --seed (held-out
     positions drawn), --checkpoint, --device (checked by `parse`)."""
-    ap = argparse.ArgumentParser(
-        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = cli.parser(prog=prog, description=doc)
     ap.add_argument("transcoders", help="transcoder set folder (train_transcoder.py --all-layers)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the held-out positions drawn")
-    ap.add_argument("--checkpoint", help="agent checkpoint (default: the one the set records)")
-    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    ap.add_argument("--seed", type=cli.seed, default=0, help="seed of the held-out positions drawn")
+    ap.add_argument(
+        "--checkpoint",
+        help="agent checkpoint (default: the one the set records; another is refused)",
+    )
+    ap.add_argument(
+        "--device", type=cli.device, default="cpu", help="torch device (cpu, cuda, ...)"
+    )
     return ap
 
 
 def parse(ap: argparse.ArgumentParser, argv) -> argparse.Namespace:
-    args = ap.parse_args(argv)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        ap.error(f"--device {args.device}: CUDA is not available here")
-    return args
+    # intermixed: an optional POSITION may come after options (`SET --concepts DIR "POS"`)
+    return ap.parse_intermixed_args(argv)
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> dict:
     ap = set_parser("python -m transcoder.attribute", __doc__)
     ap.add_argument(
@@ -324,7 +336,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--no-prune", action="store_true", help="keep every node and edge (exact)")
     ap.add_argument(
-        "--json", help=f"write the graph here ('-': stdout; default {DEFAULT_OUT}/<slug>.json)"
+        "--json",
+        type=cli.out_file,
+        help=f"write the graph here ('-': stdout; default {DEFAULT_OUT}/<slug>.json)",
     )
     ap.add_argument(
         "--concepts", help="folder with blocks.{i}/concepts.json (default: beside each dictionary)"
@@ -339,6 +353,17 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse(ap, argv)
     if (args.position is None) == (args.store is None):
         ap.error("give either a POSITION or --store (to score held-out positions), not both")
+    if args.position is not None and not args.position.strip():
+        ap.error("POSITION is empty: give the squares row by row, then the side to move")
+    if args.concepts is not None:
+        found = list(Path(args.concepts).glob("blocks.*/concepts.json"))
+        if not Path(args.concepts).is_dir() or not found:
+            ap.error(
+                f"--concepts {args.concepts}: no blocks.I/concepts.json there (python -m "
+                f"sae.concepts writes one beside each transcoder)"
+            )
+    if args.position is not None and args.json is None:
+        cli.check_out_dir(DEFAULT_OUT, "the graph's default folder")
     for name in ("node_threshold", "edge_threshold"):
         if not 0 <= getattr(args, name) <= 1:
             ap.error(f"--{name.replace('_', '-')} must be between 0 and 1")
@@ -347,7 +372,7 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         tset, net = open_set(args.transcoders, args.checkpoint, args.device)
         with torch.inference_mode():
-            return (_graph_mode if args.position else _scores_mode)(args, tset, net)
+            return (_graph_mode if args.position is not None else _scores_mode)(args, tset, net)
     except (ValueError, FileNotFoundError) as e:  # CheckpointError, StoreError, AttributionError
         sys.exit(f"error: {e}")
 

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from alphazero.model import AlphaZeroNet
+from common.cli import InputError
 from othello import batch
 from othello.game import square_name
 from sae.dictionary.model import Dictionary
@@ -54,7 +55,7 @@ PLANES = ("mine", "theirs", "empty", "legal")
 VALUE = "value"
 
 
-class AttributionError(ValueError):
+class AttributionError(InputError):
     """A graph that cannot be built for this input (one line says why)."""
 
 

@@ -13,11 +13,11 @@ FOLDER/fidelity_phase.png unless --json / --heatmap say otherwise.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from alphazero.model import load_agent
+from common import cli
 from common.io import CheckpointError, atomic_write_json
 from sae.activations.collect import file_hash
 from sae.activations.store import ActivationStore
@@ -97,12 +97,9 @@ def print_report(report: dict) -> None:
         print(f"top-1 agreement, {r['label']}: {cells}  (all {r['overall']:.3f})")
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(
-        prog="python -m transcoder.evaluate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ap = cli.parser(prog="python -m transcoder.evaluate", description=__doc__)
     ap.add_argument("folder", help="transcoder set (what train_transcoder.py --all-layers writes)")
     ap.add_argument("--store", help="activation store (default: the one the set was trained on)")
     ap.add_argument("--checkpoint", help="agent checkpoint (default: the one the set records)")
@@ -113,14 +110,21 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--games", type=int, default=200, help="replaced vs original games (0: skip)")
     ap.add_argument("--simulations", type=int, default=0, help="MCTS simulations in that match")
     ap.add_argument("--levels", default="", help="comma-separated transcoder sets of skill levels")
-    ap.add_argument("--json", help="write the report here (default FOLDER/fidelity.json)")
-    ap.add_argument("--heatmap", help="heatmap PNG (default FOLDER/fidelity_phase.png)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    ap.add_argument(
+        "--json", type=cli.out_file, help="write the report here (default FOLDER/fidelity.json)"
+    )
+    ap.add_argument(
+        "--heatmap", type=cli.out_file, help="heatmap PNG (default FOLDER/fidelity_phase.png)"
+    )
+    ap.add_argument("--seed", type=cli.seed, default=0)
+    ap.add_argument("--device", type=cli.device, default="cpu", help="torch device (cpu, ...)")
     args = ap.parse_args(argv)
     if args.positions < 1 or min(args.solver_positions, args.games, args.simulations) < 0:
         ap.error("--positions must be positive; --solver-positions, --games, --simulations >= 0")
     levels = [f.strip() for f in args.levels.split(",") if f.strip()]
+    folder = Path(args.folder)
+    cli.check_out_file(args.json or folder / "fidelity.json", "--json")
+    cli.check_out_file(args.heatmap or folder / "fidelity_phase.png", "--heatmap")
     try:
         main_set = _open(args.folder, args.store, args.checkpoint, args.device)
         tset, net, agent, store = main_set
@@ -128,7 +132,6 @@ def main(argv: list[str] | None = None) -> dict:
         report["phase"] = _phase_rows(main_set, levels, args)
     except (ValueError, FileNotFoundError) as e:  # CheckpointError, StoreError, missing sites
         sys.exit(f"error: {e}")
-    folder = Path(args.folder)
     heatmap = Path(args.heatmap or folder / "fidelity_phase.png")
     title = (
         "Top-1 agreement of the net with every MLP replaced by its transcoder and the original"

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from common import cli
 from common.io import atomic_write_json
 from othello import batch
 from sae.activations.store import ActivationStore
@@ -204,18 +205,19 @@ def agreement(result: dict[str, np.ndarray], top: int = 10) -> dict:
     return {"all": stats(np.ones(len(pred), bool)), f"top{top}": stats(rank < top)}
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> dict:
     ap = set_parser("python -m transcoder.interventions", __doc__)
     ap.add_argument("--store", required=True, help="activation store (held-out positions)")
     ap.add_argument("--positions", type=int, default=200)
-    ap.add_argument("--scale", type=float, default=0.0, help="clamp to scale x activation")
+    ap.add_argument("--scale", type=cli.finite, default=0.0, help="clamp to scale x activation")
     ap.add_argument(
         "--freeze",
         choices=FREEZE,
         default="none",
         help="keep the clean run's LN scales, active sets or both (both: the local model)",
     )
-    ap.add_argument("--json", help="write the summary here")
+    ap.add_argument("--json", type=cli.out_file, help="write the summary here")
     args = parse(ap, argv)
     if args.positions < 2:
         ap.error("--positions must be at least 2")

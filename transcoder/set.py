@@ -9,9 +9,11 @@ Folder layout (what `train_transcoder.py` writes; the training engine writes eac
                                               (blocks.{i}.mlp_in -> blocks.{i}.mlp_out)
 
 A layer is null in `layers` while its block has no transcoder yet (`--layer I` trains one
-block at a time); loading such a set fails unless `partial=True`. Loading checks that layer i
-reads `blocks.{i}.mlp_in` and writes `blocks.{i}.mlp_out`, so a dictionary in the wrong slot
-fails with a clear message instead of silently replacing the wrong MLP.
+block at a time); loading such a set fails unless `partial=True`. A layer entry names a stem
+inside FOLDER: an absolute path, a `..` or anything but a string or null is refused
+(`layer_stem`), so a set never reads (nor makes a command write) outside its folder. Loading
+checks that layer i reads `blocks.{i}.mlp_in` and writes `blocks.{i}.mlp_out`, so a dictionary
+in the wrong slot fails with a clear message instead of silently replacing the wrong MLP.
 """
 
 from __future__ import annotations
@@ -78,6 +80,22 @@ class TranscoderSet:
                 )
 
 
+def layer_stem(folder: Path, entry, config_path: Path, block: int) -> Path:
+    """FOLDER/entry for a `layers` entry, which must stay inside FOLDER."""
+    if not isinstance(entry, str) or not entry.strip():
+        raise CheckpointError(
+            f"{config_path}: layers[{block}] is {entry!r}; each entry is a dictionary stem "
+            f'inside the set\'s folder (e.g. "{layer_name(block)}/dictionary") or null'
+        )
+    rel = Path(entry)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise CheckpointError(
+            f"{config_path}: layers[{block}] = {entry!r} points outside the set's folder "
+            f"{folder}; entries are relative paths inside it (e.g. {layer_name(block)}/dictionary)"
+        )
+    return folder / rel
+
+
 def write_set_config(
     folder: str | os.PathLike, n_blocks: int, agent: dict | None, store: dict | None
 ) -> dict:
@@ -119,8 +137,17 @@ def load_transcoder_set(
         kind = config.get("kind") if isinstance(config, dict) else None
         raise CheckpointError(f"{path} holds a {kind!r}, expected {KIND!r}")
     layers_cfg, n_blocks = config.get("layers"), config.get("n_blocks")
-    if not isinstance(layers_cfg, list) or n_blocks != len(layers_cfg):
-        raise CheckpointError(f"{path}: 'layers' must list one entry per block ({n_blocks})")
+    if (
+        not isinstance(layers_cfg, list)
+        or not isinstance(n_blocks, int)
+        or isinstance(n_blocks, bool)
+        or n_blocks != len(layers_cfg)
+        or n_blocks < 1
+    ):
+        raise CheckpointError(f"{path}: 'layers' must list one entry per block ({n_blocks!r})")
+    for i, stem in enumerate(layers_cfg):
+        if stem is not None:
+            layer_stem(folder, stem, path, i)
     missing = [i for i, stem in enumerate(layers_cfg) if stem is None]
     if missing and not partial:
         raise CheckpointError(
@@ -132,7 +159,7 @@ def load_transcoder_set(
         if stem is None:
             layers.append(None)
             continue
-        dictionary, _ = load_dictionary(folder / stem, device)
+        dictionary, _ = load_dictionary(layer_stem(folder, stem, path, i), device)
         want = block_sites(i)
         got = (dictionary.cfg.in_site, dictionary.cfg.out_site)
         if got != want:

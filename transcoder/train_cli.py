@@ -14,11 +14,11 @@ Interrupted training resumes when rerun with the same settings.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from alphazero.model import load_agent
+from common import cli
 from common.io import CheckpointError
 from sae.activations.batches import Columns, store_argument
 from sae.activations.store import ActivationStore, StoreError
@@ -30,11 +30,7 @@ EXPANSION = 16  # latents per d_model dimension
 
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(
-        prog="train_transcoder.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ap = cli.parser(prog="train_transcoder.py", description=__doc__)
     ap.add_argument("--store", help="activation store (default: data/acts/<agent name>)")
     which = ap.add_mutually_exclusive_group(required=True)
     which.add_argument("--layer", type=int, metavar="I", help="train block I's transcoder")
@@ -42,27 +38,34 @@ def parse_args(argv):
         "--all-layers", action="store_true", help="every block's, from one pass over the store"
     )
     ap.add_argument(
-        "--latents", type=int, help=f"latents per transcoder (default {EXPANSION} x d_model)"
+        "--latents",
+        type=cli.count(1),
+        help=f"latents per transcoder (default {EXPANSION} x d_model)",
     )
     ap.add_argument("--k", type=int, default=32, help="active latents per position")
     ap.add_argument("--skip", action="store_true", help="add a linear skip term W_skip x")
     ap.add_argument("--steps", type=int, default=TrainConfig.steps, help="optimiser steps")
     ap.add_argument("--batch-size", type=int, default=4096)
-    ap.add_argument("--lr", type=float, help="learning rate (default: 2e-4 / sqrt(n / 2^14))")
-    ap.add_argument("--out", default="runs/transcoders", help="output folder (the set)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=cli.finite, help="learning rate (default: 2e-4 / sqrt(n / 2^14))")
+    ap.add_argument(
+        "--out", type=cli.out_dir, default="runs/transcoders", help="output folder (the set)"
+    )
+    ap.add_argument("--seed", type=cli.seed, default=0)
     ap.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
     args = ap.parse_args(argv)
     if min(args.steps, args.batch_size, args.k) < 1 or (
         args.latents is not None and args.latents < 1
     ):
         ap.error("--steps, --batch-size, --k and --latents must be positive")
+    if args.lr is not None and args.lr <= 0:
+        ap.error("--lr must be positive")
     if args.latents is not None and args.k > args.latents:
         ap.error("--k must be at most --latents")
     args.store = store_argument(ap, args.store, "blocks.0.mlp_in,blocks.0.mlp_out,...")
     return ap, args
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> None:
     ap, args = parse_args(argv)
     try:

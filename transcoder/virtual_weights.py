@@ -25,6 +25,7 @@ import sys
 import numpy as np
 import torch
 
+from common import cli
 from common.io import atomic_write_json
 from othello import batch
 from sae.activations.store import ActivationStore
@@ -190,6 +191,7 @@ def ln_error(net, layers, me, opp, inv: list[float], chunk: int = 64) -> dict:
     }
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> dict:
     ap = set_parser("python -m transcoder.virtual_weights", __doc__)
     ap.add_argument(
@@ -199,7 +201,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--positions", type=int, default=500, help="held-out positions for the error")
     ap.add_argument("--k", type=int, default=10, help="top connections per latent (with --json)")
-    ap.add_argument("--json", help="write the error report and top connections here")
+    ap.add_argument(
+        "--json", type=cli.out_file, help="write the error report and top connections here"
+    )
     args = parse(ap, argv)
     if args.positions < 2 or args.k < 1:
         ap.error("--positions must be at least 2 and --k positive")

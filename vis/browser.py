@@ -13,7 +13,6 @@ the latent's page drawn (the page's own clock, `window.visTimings`, and the wall
 
 from __future__ import annotations
 
-import argparse
 import functools
 import http.server
 import json
@@ -24,6 +23,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from common import cli
 from common.io import atomic_write_bytes
 
 CHROMIUM = "/usr/bin/chromium"
@@ -178,18 +178,20 @@ def busiest_latent(site: Path, data: str, dict_id: str) -> int:
     return max(pool, key=lambda i: (cols["auc"][i] or 0, cols["density"][i] or 0))
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
+    ap = cli.parser(
         prog="python -m vis.browser",
         description=__doc__.split("\n\n")[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument(
         "--site", default="vis", help="folder holding index.html and data/ (default vis)"
     )
     ap.add_argument("--data", default="data", help="data folder inside --site (default data)")
-    ap.add_argument("--out", default="docs", help="folder for vis_{list,latent,graph}.png")
+    ap.add_argument(
+        "--out", type=cli.out_dir, default="docs", help="folder for vis_{list,latent,graph}.png"
+    )
     ap.add_argument("--dict", help="dictionary id to show (default: the first exported)")
     ap.add_argument("--latent", type=int, help="latent to show (default: best labelled, busiest)")
     ap.add_argument("--graph", type=int, default=0, help="graph of the first set to show (0)")

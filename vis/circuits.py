@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.cli import InputError
 from transcoder.attribution import build_graph
 from transcoder.graph_json import to_json
 from transcoder.prune import prune_graph
@@ -24,7 +25,7 @@ NODE_KEYS = ("node_id", "feature_type")
 LINK_KEYS = ("source", "target", "weight")
 
 
-class GraphError(ValueError):
+class GraphError(InputError):
     """A graph file that is not in circuit-tracer's schema."""
 
 

@@ -15,13 +15,17 @@ fidelity.json), and the sweep's PNG plots are copied.
 
 The output folder (default vis/data; format in vis/README.md) is built aside and swapped in
 whole (`common.io.atomic_dir`): what it held before is replaced, and a killed export leaves
-it untouched. --with-viewer also copies the viewer's page next to it, so
-`python -m http.server -d <parent of OUT>` serves both.
+it untouched. Only a folder an export wrote is replaced (it carries the marker file
+`.othello-export`; an older export without one holds nothing but export files): any other
+existing, non-empty folder is refused before any work. --with-viewer also copies the
+viewer's page next to it, so `python -m http.server -d <parent of OUT>` serves both; a page
+file already there is overwritten only when the toolkit wrote it (`.othello-viewer` records
+what it wrote; a file equal to a shipped version of the viewer counts as its own).
 """
 
 from __future__ import annotations
 
-import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -31,20 +35,23 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
+from common import cli
 from common.io import (
     CheckpointError,
     atomic_dir,
     atomic_write_bytes,
+    atomic_write_json,
     bundle_paths,
+    check_replaceable,
     read_json,
     resolve_recorded,
 )
 from sae.activations.store import ActivationStore, StoreError
 from sae.concepts.report import ReportError, check_inputs, load_net
 from sae.dictionary.model import Dictionary, load_dictionary
+from sae.dictionary.sweep import read_scaling
 from sae.explain.effects import decoder_effects
 from sae.steering.edit import SteeringError, check_fits
 from transcoder.graph_json import explanation_labels
@@ -60,6 +67,25 @@ from vis.related import cofiring_latents, similar_latents
 
 VIS_ROOT = Path(__file__).resolve().parent
 VIEWER_FILES = ("index.html", "style.css", "js")
+VIEWER_MARK = ".othello-viewer"  # beside the page: {file: sha256} of what --with-viewer wrote
+# sha256 prefixes of every viewer file version shipped before VIEWER_MARK existed: such a file
+# was written by an older `--with-viewer` and may be replaced
+SHIPPED_VIEWER = frozenset(
+    {
+        "0404154899e33888", "05f8f78bc55da0fa", "08778ba9704d648c", "09f653f8439e71c3",
+        "1d72749741b3f8ea", "292a64c96c60863a", "309135eedc126fb4", "353b6f1744ae1748",
+        "389392268acc7a2d", "3c72f34a8e160678", "3e6afce9150b1d1a", "3fd860c3d63eee0c",
+        "42d46437a6360fcc", "4a58c8926e10d6b6", "4ec602a6dc70668d", "609b707301c2c334",
+        "661bc967c156733f", "6b0819a172efb639", "71989b34eeb74927", "7a013bd97e6eb147",
+        "7a11eb801b07a24f", "8444146bea8ca183", "92daeb81245acbb1", "a12435e0a48365ae",
+        "a3cf1e97d03ef537", "af79be759e7ee473", "bb2d62c2bf8be50f", "c7d3ef7cb31a3774",
+        "dbe390307d0906be", "e2ed304445a1a639", "fd2a4b0f660bf1cd", "fe55a15f1c6b9e89",
+        "fe6a11ba996ee07a", "ff5cf102ef15136d",
+    }
+)  # fmt: skip
+EXPORT_KIND = "python -m vis.export"
+# what an export holds
+EXPORT_NAMES = ("index.json", "boards.json", "glossary.json", "dicts", "graphs", "plots")
 SUMMARY_CONCEPTS = 3  # top concept names per latent in the list view (search)
 POLICY_DECIMALS = 4
 
@@ -95,7 +121,7 @@ class Source:
     block: int | None = None
 
 
-class ExportError(ValueError):
+class ExportError(cli.InputError):
     """Input that cannot be exported (one line says why)."""
 
 
@@ -176,8 +202,7 @@ def find_sources(args: list[str], device: str) -> tuple[list[Source], list[dict]
         stem = _dict_stem(arg)
         dictionary, config = load_dictionary(stem, device)
         run, sweep_dir = stem.parent.name, stem.parent.parent
-        scaling_path = sweep_dir / "scaling.json"
-        scaling = read_json(scaling_path, "scaling table") if scaling_path.exists() else {}
+        scaling = read_scaling(sweep_dir) if (sweep_dir / "scaling.json").exists() else {}
         sweep = None
         if run in scaling:
             sweep = sweep_dir.name
@@ -439,8 +464,9 @@ def export(
         tset["tset"].check_net(net)
     extra = [read_graph(p) for p in graph_files]
     notes: list[str] = []
+    check_replaceable(out, EXPORT_KIND, EXPORT_NAMES, older_export)  # before the work
     remove_stale_exports(Path(out))
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, EXPORT_KIND, EXPORT_NAMES, older_export) as tmp:
         ex = Exporter(store, net, agent, cfg, tmp)
         by_id = {s.id: s for s in sources}
         neighbours = {}
@@ -465,6 +491,17 @@ def export(
     return index
 
 
+def older_export(folder: Path) -> bool:
+    """A complete export written before exports carried their marker: an index.json of kind
+    vis_index and nothing but what an export writes."""
+    try:
+        index = json.loads((folder / "index.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    names = {p.name for p in folder.iterdir()}
+    return isinstance(index, dict) and index.get("kind") == "vis_index" and names <= {*EXPORT_NAMES}
+
+
 def remove_stale_exports(out: Path) -> None:
     """Temporary folders of exports to `out` that were killed (their process is gone)."""
     for tmp in out.parent.glob(f".{out.name}.tmp-*"):
@@ -479,21 +516,61 @@ def remove_stale_exports(out: Path) -> None:
             pass  # alive, another user's
 
 
-def copy_viewer(site: Path) -> None:
-    """The viewer's static files into `site` (each written atomically)."""
+def viewer_files() -> dict[str, bytes]:
+    """{path relative to the site: content} of the viewer's static files."""
+    out = {}
     for name in VIEWER_FILES:
         src = VIS_ROOT / name
         for f in sorted(src.rglob("*") if src.is_dir() else [src]):
             if f.is_file():
-                atomic_write_bytes(site / f.relative_to(VIS_ROOT), f.read_bytes())
+                out[f.relative_to(VIS_ROOT).as_posix()] = f.read_bytes()
+    return out
 
 
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_viewer_site(site: Path) -> None:
+    """Refuse (ExportError) to overwrite a page file in `site` that the toolkit did not write
+    (or that was edited since): what the site's VIEWER_MARK records, a shipped version of the
+    viewer, or the file about to be written are the toolkit's."""
+    try:
+        recorded = json.loads((site / VIEWER_MARK).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        recorded = {}
+    recorded = recorded if isinstance(recorded, dict) else {}
+    for rel, data in viewer_files().items():
+        target = site / rel
+        if not target.exists() and not target.is_symlink():
+            continue
+        if target.is_symlink() or not target.is_file():
+            raise ExportError(f"{target} is in the way of the viewer's {rel} (not a plain file)")
+        have = _sha(target.read_bytes())
+        if have == _sha(data) or have == recorded.get(rel) or have[:16] in SHIPPED_VIEWER:
+            continue
+        raise ExportError(
+            f"{target} was not written by --with-viewer (or was edited since): the viewer "
+            f"would overwrite it; move it away or export to another --out"
+        )
+
+
+def copy_viewer(site: Path) -> None:
+    """The viewer's static files into `site` (each written atomically), then VIEWER_MARK
+    recording their hashes. Files the toolkit did not write are refused (check_viewer_site)."""
+    check_viewer_site(site)
+    files = viewer_files()
+    for rel, data in files.items():
+        atomic_write_bytes(site / rel, data)
+    atomic_write_json(site / VIEWER_MARK, {rel: _sha(data) for rel, data in files.items()})
+
+
+@cli.command
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
+    ap = cli.parser(
         prog="python -m vis.export",
         description=__doc__.split("\n\n")[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d = ExportConfig()
     ap.add_argument(
@@ -504,7 +581,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--store", help="activation store (default: the one the first was trained on)")
     ap.add_argument("--checkpoint", help="agent checkpoint (default: the store's)")
-    ap.add_argument("--out", default="vis/data", help="data folder (default vis/data)")
+    ap.add_argument(
+        "--out", type=cli.out_dir, default="vis/data", help="data folder (default vis/data)"
+    )
     ap.add_argument(
         "--with-viewer",
         action="store_true",
@@ -525,17 +604,23 @@ def main(argv: list[str] | None = None) -> None:
         metavar="FILE",
         help="add a graph in circuit-tracer's JSON schema (repeatable)",
     )
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    ap.add_argument("--seed", type=cli.seed, default=0)
+    ap.add_argument("--device", type=cli.device, default="cpu", help="torch device (default cpu)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     if args.positions < 10 or args.effect_positions < 1 or args.graphs < 0:
         ap.error("--positions must be >= 10, --effect-positions >= 1, --graphs >= 0")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        ap.error(f"--device {args.device}: CUDA is not available here")
     out = Path(args.out)
     if args.with_viewer and out.parent.resolve() == VIS_ROOT:
         ap.error("--with-viewer copies the viewer next to --out; vis/ already holds it")
+    if Path(os.path.abspath(out)) in (Path.cwd(), *Path.cwd().parents):
+        ap.error(f"--out {args.out} is the working folder or holds it: an export replaces its "
+                 "folder whole, so name a folder of its own")  # fmt: skip
+    if args.with_viewer:
+        try:
+            check_viewer_site(out.parent)
+        except ExportError as e:
+            sys.exit(f"error: {e}")
     cfg = ExportConfig(
         positions=args.positions,
         effect_positions=args.effect_positions,

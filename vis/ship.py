@@ -12,11 +12,12 @@ named and left out; the export itself is `python -m vis.export` (vis/README.md).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from common.io import CheckpointError, read_json
+from common import cli
+from common.io import CheckpointError
+from sae.dictionary.sweep import read_scaling
 from vis.export import main as export_main
 
 RECOMMENDED = ("l1_3_n1024", "l1_3_n2048", "l1_4_n1024", "l1_4_n2048")
@@ -24,14 +25,12 @@ RECOMMENDED = ("l1_3_n1024", "l1_3_n2048", "l1_4_n1024", "l1_4_n2048")
 
 def best_topk(sweep: Path) -> str | None:
     """The TopK (or BatchTopK) run of the sweep with the lowest held-out FVU."""
-    path = sweep / "scaling.json"
-    if not path.exists():
+    if not (sweep / "scaling.json").exists():
         return None
-    scaling = read_json(path, "scaling table")
     runs = [
         (m["fvu"], name)
-        for name, m in scaling.items()
-        if m.get("architecture") != "relu" and m.get("fvu") is not None
+        for name, m in read_scaling(sweep).items()
+        if m.get("architecture") != "relu" and isinstance(m.get("fvu"), int | float)
     ]
     return min(runs)[1] if runs else None
 
@@ -56,17 +55,19 @@ def shipped_sources(sweep: Path, transcoders: Path) -> tuple[list[str], list[str
     return sources, missing
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
+    ap = cli.parser(
         prog="python -m vis.ship",
         description=__doc__.split("\n\n")[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--sweep", default="runs/sae_agent", help="the SAE sweep folder")
     ap.add_argument("--transcoders", default="runs/transcoders", help="the transcoder set")
     ap.add_argument("--store", default="data/acts/agent", help="the shipped agent's store")
-    ap.add_argument("--out", default="vis/data", help="data folder (default vis/data)")
+    ap.add_argument(
+        "--out", type=cli.out_dir, default="vis/data", help="data folder (default vis/data)"
+    )
     ap.add_argument("--dry-run", action="store_true", help="print the export command only")
     args, rest = ap.parse_known_args(argv)
     try:

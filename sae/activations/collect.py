@@ -21,7 +21,6 @@ sites in one pass, with its policy and value. See sae.activations.store for the 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from tqdm import tqdm
 
 from alphazero.agent import AlphaZeroPlayer
 from alphazero.model import AlphaZeroNet, load_agent
+from common import cli
 from common.io import CheckpointError, bundle_paths, settings_diff, sha256_file
 from common.threads import ThreadChooser
 from othello.arena import play_match
@@ -237,8 +237,9 @@ def default_checkpoint() -> Path | None:
     return found[-1] if found else None
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
+    ap = cli.parser(
         prog="python -m sae.activations",
         description="Play games with the agent and store its activations at hook sites.",
     )
@@ -252,8 +253,10 @@ def main(argv: list[str] | None = None) -> None:
         default="blocks.2.resid_post",
         help="comma-separated hook sites (default: blocks.2.resid_post)",
     )
-    ap.add_argument("--positions", type=int, default=1_000_000, help="rows to collect")
-    ap.add_argument("--out", help="store folder (default: data/acts/<checkpoint name>)")
+    ap.add_argument("--positions", type=cli.count(1), default=1_000_000, help="rows to collect")
+    ap.add_argument(
+        "--out", type=cli.out_dir, help="store folder (default: data/acts/<checkpoint name>)"
+    )
     ap.add_argument("--dtype", choices=DTYPES, default="float16")
     ap.add_argument(
         "--mix",
@@ -275,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         help="self-play samples moves at temperature 1 for this many plies",
     )
     ap.add_argument("--heldout", type=float, default=0.1, help="fraction of games held out")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=cli.seed, default=0)
     args = ap.parse_args(argv)
     checkpoint = args.checkpoint or default_checkpoint()
     if checkpoint is None:
@@ -290,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as e:
         ap.error(str(e))
     out = args.out or f"data/acts/{Path(checkpoint).with_suffix('').name}"
+    cli.check_out_dir(out, "--out")
     try:
         store = collect(
             checkpoint,

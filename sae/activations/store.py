@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.cli import InputError
 from common.io import (
     CheckpointError,
     atomic_write,
@@ -48,7 +49,7 @@ DTYPES = ("float16", "float32")
 SPLITS = ("train", "heldout", "all")
 
 
-class StoreError(ValueError):
+class StoreError(InputError):
     """A store is missing, incomplete, or does not match what the caller asks of it."""
 
 
@@ -86,16 +87,23 @@ class NpyRows:
         if not path.exists():
             raise StoreError(f"{path} is missing: the store is incomplete or damaged")
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise StoreError(f"{path}: .npy format version {version} is not supported")
+            try:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise StoreError(f"{path}: .npy format version {version} is not supported")
+            except (ValueError, SyntaxError, EOFError) as e:
+                if isinstance(e, StoreError):
+                    raise
+                raise StoreError(f"{path} has no readable .npy header ({e})") from None
             self.offset = f.tell()
         if fortran:
             raise StoreError(f"{path}: Fortran-ordered arrays are not supported")
+        if np.dtype(dtype).hasobject or not shape:
+            raise StoreError(f"{path} holds {np.dtype(dtype)} {shape}, not rows of numbers")
         self.shape, self.dtype = shape, np.dtype(dtype)
         self.row_shape = shape[1:]
         self.row_bytes = self.dtype.itemsize * int(np.prod(self.row_shape, dtype=np.int64))
@@ -168,6 +176,9 @@ class ActivationStore:
                 f"({', '.join(missing[:3])}{more})"
             )
         self._files: dict[str, NpyRows] = {}
+        names = [*self.sites, *meta_fields(self.board_size, "float32")]
+        for name in names + (["heldout"] if self.manifest.get("complete") else []):
+            self._file(name)  # every header read and checked against the manifest now
 
     def _paths(self) -> list[Path]:
         """Every data file the manifest implies."""
@@ -192,15 +203,33 @@ class ActivationStore:
 
     def _file(self, name: str) -> NpyRows:
         if name not in self._files:
+            fields = meta_fields(self.board_size, str(self.manifest.get("dtype")))
             if name in self.sites:
                 path = _site_file(self.root, name)
-            elif name in meta_fields(self.board_size, "float32") or name == "heldout":
+                dtypes, row = [self.manifest.get("dtype")], (self.sites[name],)
+            elif name in fields:
                 path = _meta_file(self.root, name)
+                # older stores kept the policy in float32 whatever their dtype
+                dtypes = [fields[name][0]] + (list(DTYPES) if name == "policy" else [])
+                row = fields[name][1]
+            elif name == "heldout":
+                path, dtypes, row = _meta_file(self.root, name), ["bool"], ()
             else:
                 raise StoreError(
                     f"{self.root} has no site or field {name!r}; sites: {', '.join(self.sites)}"
                 )
-            self._files[name] = NpyRows(path)
+            rows = NpyRows(path)
+            if str(rows.dtype) not in dtypes:
+                raise StoreError(
+                    f"{path} holds {rows.dtype} values, the manifest implies {dtypes[0]}: the "
+                    f"store is damaged"
+                )
+            if tuple(rows.row_shape) != tuple(row) or rows.shape[0] < self.count:
+                raise StoreError(
+                    f"{path} has shape {tuple(rows.shape)}, the manifest implies "
+                    f"({self.count}+, {', '.join(map(str, row))}): the store is damaged"
+                )
+            self._files[name] = rows
         return self._files[name]
 
     def rows(self, split: str = "train") -> np.ndarray:

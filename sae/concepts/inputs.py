@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from alphazero.model import load_agent
+from common.cli import InputError
 from common.io import bundle_paths
 from othello import batch
 from othello import bitboard as bb
@@ -27,7 +28,7 @@ from sae.concepts.baselines import RandomNetConfig
 from sae.concepts.labels import MAX_EMPTIES, Labels, load_labels
 
 
-class ReportError(ValueError):
+class ReportError(InputError):
     """The inputs do not fit together (one line says what)."""
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from common.cli import InputError
 from common.io import atomic_write_bytes
 from othello.concepts import SQUARE_CONCEPTS, board_concepts, solver_concepts
 from othello.game import square_name
@@ -64,7 +65,7 @@ BOARD_CHUNK = 65536
 SOLVER_CHUNK = 4096
 
 
-class UnknownConcept(ValueError):
+class UnknownConcept(InputError):
     """A concept or family name that the labels do not hold."""
 
 

@@ -22,7 +22,6 @@ summary table).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -30,9 +29,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
+from common import cli
 from common.io import CheckpointError, atomic_write_json, bundle_paths, read_json
 from sae.activations.store import ActivationStore, StoreError
 from sae.concepts.absorption import CHILD, PARENT, absorption
@@ -200,6 +199,7 @@ def build_report(dict_path, store: ActivationStore, net, agent: dict, cfg: Conce
         "kind": "concepts_report",
         "dictionary": {
             "path": str(dict_path),
+            "sha256": config.get("weights_sha256"),
             "site": dcfg.in_site,
             "out_site": dcfg.out_site,
             "architecture": dcfg.architecture,
@@ -236,6 +236,39 @@ def build_report(dict_path, store: ActivationStore, net, agent: dict, cfg: Conce
 
 
 # -- reading a report -------------------------------------------------------------------------
+def report_of(path, dict_path, config: dict) -> dict:
+    """The concepts report at `path`, checked to describe the dictionary at `dict_path` (its
+    config `config`): the weights hash the report records, or (reports written before it
+    recorded one) the dictionary's path, or the report lying beside the dictionary, where
+    `python -m sae.concepts` writes it. Width and site must agree too."""
+    report = read_json(path, "concepts report")
+    if not isinstance(report, dict) or report.get("kind") != "concepts_report":
+        raise ReportError(f"{path} is not a concepts report (python -m sae.concepts)")
+    made_for = report.get("dictionary") or {}
+    mine = bundle_paths(dict_path)[1]
+    dcfg = config.get("dictionary") or {}
+    for key, want in (("n_latents", dcfg.get("n_latents")), ("site", dcfg.get("in_site"))):
+        if made_for.get(key) != want:
+            raise ReportError(
+                f"{path} describes a dictionary with {key} {made_for.get(key)!r}, but {mine} "
+                f"has {want!r}: it is another dictionary's report"
+            )
+    recorded, sha = made_for.get("sha256"), config.get("weights_sha256")
+    if recorded and sha:
+        same = recorded == sha
+    else:
+        theirs = bundle_paths(made_for.get("path") or "")[1]
+        same = theirs.resolve() == mine.resolve() or Path(path).resolve().parent == (
+            mine.resolve().parent
+        )
+    if not same:
+        raise ReportError(
+            f"{path} is the report of {made_for.get('path')}, not of {mine} (the weights "
+            f"differ): make this dictionary's with python -m sae.concepts {mine}"
+        )
+    return report
+
+
 def concept_latents(report_or_path, concept: str, n: int = 5) -> list[int]:
     """The top-n latent ids of a concept (by AUC) in a report (dict or path)."""
     report = (
@@ -248,12 +281,9 @@ def concept_latents(report_or_path, concept: str, n: int = 5) -> list[int]:
     return [int(latent) for latent, _ in report["concepts"][concept]["top_latents"][:n]]
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        prog="python -m sae.concepts",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ap = cli.parser(prog="python -m sae.concepts", description=__doc__)
     ap.add_argument("dictionary", help="dictionary checkpoint (dictionary.json or its stem)")
     ap.add_argument("--store", help="activation store (default: the one it was trained on)")
     ap.add_argument("--checkpoint", help="agent checkpoint (default: the store's)")
@@ -283,13 +313,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--no-baselines", action="store_true", help="skip the neuron and random-net baselines"
     )
-    ap.add_argument("--out", help="report path (default: <folder of DICT>/concepts.json)")
+    ap.add_argument(
+        "--out", type=cli.out_file, help="report path (default: <folder of DICT>/concepts.json)"
+    )
     ap.add_argument(
         "--json", metavar="-", help="'-': print the report JSON to stdout instead of the table"
     )
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=cli.seed, default=0)
     ap.add_argument(
-        "--device", default="cpu", help="torch device for the nets and encoding (default cpu)"
+        "--device",
+        type=cli.device,
+        default="cpu",
+        help="torch device for the nets and encoding (default cpu)",
     )
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
@@ -297,8 +332,8 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--positions must be >= 2, --solver-positions >= 0, --random-net-steps >= 1")
     if args.json not in (None, "-"):
         ap.error("--json takes '-' (stdout); use --out for a file")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        ap.error(f"--device {args.device}: CUDA is not available here")
+    out = Path(args.out) if args.out else bundle_paths(args.dictionary)[1].parent / "concepts.json"
+    cli.check_out_file(out, "--out" if args.out else "the report beside the dictionary")
     cfg = ConceptsConfig(
         positions=args.positions,
         solver_positions=args.solver_positions,
@@ -320,7 +355,6 @@ def main(argv: list[str] | None = None) -> None:
         report = build_report(args.dictionary, store, net.to(args.device), agent, cfg)
     except (CheckpointError, StoreError, ReportError, UnknownConcept) as e:
         sys.exit(f"error: {e}")
-    out = Path(args.out) if args.out else bundle_paths(args.dictionary)[1].parent / "concepts.json"
     atomic_write_json(out, report)
     if args.json == "-":
         print(json.dumps(report, indent=1, sort_keys=True))

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from alphazero.model import load_agent
+from common import cli
 from common.io import CheckpointError, atomic_write_json, remove_stale_temp
 from sae.activations.batches import Pairs, store_argument
 from sae.activations.store import ActivationStore, StoreError
@@ -30,23 +31,24 @@ from sae.dictionary.train import RunSpec, TrainConfig, TrainingDiverged, train
 
 
 def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(",") if v.strip())
+    try:
+        return tuple(cli.parse_int(v, 1) for v in text.split(",") if v.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{e} in {text!r}") from None
 
 
 def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v.strip())
+    return tuple(cli.finite(v) for v in text.split(",") if v.strip())
 
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = cli.parser(prog="train_sae.py", description=__doc__)
     ap.add_argument("--store", help="activation store (default: data/acts/<agent name>)")
     ap.add_argument("--site", default="blocks.2.resid_post", help="hook site to encode")
     ap.add_argument("--architecture", choices=ARCHITECTURES, default="topk")
-    ap.add_argument("--latents", type=int, default=4096)
-    ap.add_argument("--k", type=int, default=32, help="active latents (topk / batchtopk)")
-    ap.add_argument("--l1", type=float, default=3.0, help="L1 coefficient (relu)")
+    ap.add_argument("--latents", type=cli.count(1), default=4096)
+    ap.add_argument("--k", type=cli.count(1), default=32, help="active latents (topk / batchtopk)")
+    ap.add_argument("--l1", type=cli.finite, default=3.0, help="L1 coefficient (relu)")
     ap.add_argument("--sweep", action="store_true", help="train the L1 and TopK grids")
     ap.add_argument("--quick", action="store_true", help="small grid / short run")
     ap.add_argument(
@@ -58,28 +60,38 @@ def parse_args(argv):
     ap.add_argument(
         "--ks", type=_ints, help="sweep TopK k values (default 8,16,32,64; empty string: none)"
     )
-    ap.add_argument("--steps", type=int, help="optimiser steps (default 4000; --quick 300)")
-    ap.add_argument("--batch-size", type=int, default=4096)
-    ap.add_argument("--lr", type=float, help="learning rate (default: per architecture/width)")
-    ap.add_argument("--out", default="runs/sae", help="output folder")
     ap.add_argument(
-        "--games", type=int, default=32, help="spliced-vs-clean games per evaluated run (0: skip)"
+        "--steps", type=cli.count(1), help="optimiser steps (default 4000; --quick 300)"
+    )
+    ap.add_argument("--batch-size", type=cli.count(1), default=4096)
+    ap.add_argument("--lr", type=cli.finite, help="learning rate (default: per architecture/width)")
+    ap.add_argument("--out", type=cli.out_dir, default="runs/sae", help="output folder")
+    ap.add_argument(
+        "--games",
+        type=cli.count(0),
+        default=32,
+        help="spliced-vs-clean games per evaluated run (0: skip)",
     )
     ap.add_argument(
-        "--positions", type=int, default=4096, help="held-out positions for the spliced metrics"
+        "--positions",
+        type=cli.count(1),
+        default=4096,
+        help="held-out positions for the spliced metrics",
     )
     ap.add_argument("--no-eval", action="store_true", help="train only")
     ap.add_argument(
         "--checkpoint-every",
-        type=int,
+        type=cli.count(1),
         default=TrainConfig.checkpoint_every,
         help=f"steps between resumable checkpoints (default {TrainConfig.checkpoint_every})",
     )
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=cli.seed, default=0)
     ap.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
     args = ap.parse_args(argv)
     if min(args.latents, args.batch_size, args.checkpoint_every, args.steps or 1) < 1:
         ap.error("--latents, --batch-size, --steps and --checkpoint-every must be positive")
+    if (args.lr is not None and args.lr <= 0) or args.l1 < 0:
+        ap.error("--lr must be positive and --l1 >= 0")
     if args.architecture != "relu" and not 1 <= args.k <= args.latents:
         ap.error("--k must be in 1..--latents")
     if args.quick and not args.sweep and args.steps is None:
@@ -88,6 +100,7 @@ def parse_args(argv):
     return args
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:

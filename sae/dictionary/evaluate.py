@@ -9,11 +9,11 @@ was trained on and the checkpoint that produced it); metrics use the store's hel
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from alphazero.model import load_agent
+from common import cli
 from common.io import CheckpointError, atomic_write_json, resolve_recorded
 from sae.activations.store import ActivationStore, StoreError
 from sae.dictionary.metrics import evaluate
@@ -52,12 +52,9 @@ def format_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        prog="python -m sae.dictionary.evaluate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ap = cli.parser(prog="python -m sae.dictionary.evaluate", description=__doc__)
     ap.add_argument("dictionaries", nargs="+", help="dictionary checkpoints (.json stems)")
     ap.add_argument("--store", help="activation store (default: the one it was trained on)")
     ap.add_argument("--checkpoint", help="agent checkpoint (default: the store's)")
@@ -70,8 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--simulations", type=int, default=0, help="MCTS simulations in that match (0: raw policy)"
     )
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", help="also write all metrics to this JSON file")
+    ap.add_argument("--seed", type=cli.seed, default=0)
+    ap.add_argument("--json", type=cli.out_file, help="also write all metrics to this JSON file")
     args = ap.parse_args(argv)
     if args.positions < 1 or args.games < 0 or args.simulations < 0:
         ap.error("--positions must be positive; --games and --simulations >= 0")

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.io import CheckpointError, check_state_dict, load_bundle, save_bundle
+from common.io import CheckpointError, bundle_paths, check_state_dict, load_bundle, save_bundle
 from sae.dictionary.sparse import (
     SparseCodes,
     sampled_linear,
@@ -287,8 +287,19 @@ def save_dictionary(dictionary: Dictionary, stem, **metadata) -> None:
 
 def load_dictionary(stem, device: str | torch.device = "cpu") -> tuple[Dictionary, dict]:
     tensors, config = load_bundle(stem, KIND)
-    if "dictionary" not in config:
+    if not isinstance(config.get("dictionary"), dict):
         raise CheckpointError(f"{stem}: config has no 'dictionary' section (architecture)")
+    run = config.get("run")
+    trained = run.get("dictionary") if isinstance(run, dict) else None
+    if isinstance(trained, dict):  # the sites it was trained on (the training engine records)
+        for key in ("in_site", "out_site"):
+            now, then = config["dictionary"].get(key), trained.get(key)
+            if then is not None and now != then:
+                raise CheckpointError(
+                    f"{bundle_paths(stem)[1]}: dictionary.{key} is {now!r} but it was trained "
+                    f"at {then!r} (run.dictionary.{key}): the config was edited; a dictionary "
+                    f"reads only the site it was trained on"
+                )
     dictionary = Dictionary(DictConfig.from_dict(config["dictionary"]))
     check_state_dict(dictionary, tensors, str(stem))
     for name in ("in_scale", "out_scale"):

@@ -8,9 +8,13 @@ shrinks both to a few small runs for checking the pipeline in minutes.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+from common.io import CheckpointError, read_json
 from sae.dictionary.model import DictConfig
 from sae.dictionary.train import RunSpec
+
+SCALING = "scaling.json"
 
 WIDTHS = (256, 512, 1024, 2048, 4096)
 L1_COEFFS = (1.0, 2.0, 3.0, 4.0, 5.0)
@@ -81,3 +85,29 @@ def best_pair(scaling: dict[str, dict], max_l0_ratio: float = 1.5) -> tuple[str,
             if cost < best_cost:
                 best, best_cost = (a, b), cost
     return best
+
+
+def read_scaling(folder) -> dict[str, dict]:
+    """A sweep folder's scaling.json: {run name: metrics}. Run names are folder names inside
+    the sweep (no separator, no '..'): a file naming anything else is refused, so a sweep never
+    sends a command outside its folder."""
+    path = Path(folder) / SCALING
+    scaling = read_json(path, "scaling table")
+    if not isinstance(scaling, dict):
+        raise CheckpointError(f"{path} does not hold a JSON object of runs")
+    for name, row in scaling.items():
+        if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise CheckpointError(
+                f"{path}: run name {name!r} is not a folder name inside the sweep {folder}"
+            )
+        if not isinstance(row, dict):
+            raise CheckpointError(f"{path}: the entry of run {name!r} is not a JSON object")
+    return scaling
+
+
+def run_folders(folder) -> list[Path]:
+    """The run folders of a finished sweep, in scaling.json's order ([] without one)."""
+    folder = Path(folder)
+    if not (folder / SCALING).exists():
+        return []
+    return [folder / name for name in read_scaling(folder)]

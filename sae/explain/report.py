@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
+from common import cli
 from common.io import CheckpointError, atomic_write_json, bundle_paths
 from sae.activations.store import ActivationStore, StoreError
 from sae.concepts.analysis import latent_columns
@@ -318,11 +318,7 @@ class Run:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="python -m sae.explain",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ap = cli.parser(prog="python -m sae.explain", description=__doc__)
     ap.add_argument("dictionaries", nargs="+", help="dictionary checkpoints (dictionary.json)")
     ap.add_argument("--store", help="activation store (default: the first one's training store)")
     ap.add_argument("--checkpoint", help="agent checkpoint (default: the store's)")
@@ -349,9 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--random-net-steps", type=int, default=d.random_net_cfg.steps)
     ap.add_argument("--effect-positions", type=int, default=d.effect_positions)
     ap.add_argument("--json", metavar="-", help="'-': print the reports as JSON to stdout")
-    ap.add_argument("--summary", metavar="PATH", help="also write the table as JSON here")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    ap.add_argument(
+        "--summary", type=cli.out_file, metavar="PATH", help="also write the table as JSON here"
+    )
+    ap.add_argument("--seed", type=cli.seed, default=0)
+    ap.add_argument("--device", type=cli.device, default="cpu", help="torch device (default cpu)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     return ap
 
@@ -367,10 +365,6 @@ def config_from_args(ap, args) -> ReportConfig:
         ap.error("--threshold must be in (0, 1]")
     if args.json not in (None, "-"):
         ap.error("--json takes '-' (stdout); reports go beside each dictionary")
-    if args.seed < 0:
-        ap.error("--seed must be >= 0")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        ap.error(f"--device {args.device}: CUDA is not available here")
     search = SearchConfig(max_literals=args.max_literals, beam=args.beam)
     stats = StatsConfig(args.min_support, args.threshold, args.resamples, args.seed)
     return ReportConfig(
@@ -386,10 +380,13 @@ def config_from_args(ap, args) -> ReportConfig:
     )
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
     cfg = config_from_args(ap, args)
+    for path in args.dictionaries:  # each report goes beside its dictionary
+        cli.check_out_file(bundle_paths(path)[1].parent / "explanations.json", "the report")
     reports = []
     try:
         _, config = load_dictionary(args.dictionaries[0])

@@ -40,7 +40,6 @@ f1: [..]}}} (aligned with concept_names; null where not fitted), "seconds"}.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 import time
@@ -52,6 +51,7 @@ import torch
 from tqdm import tqdm
 
 from alphazero.model import AlphaZeroNet, load_agent
+from common import cli
 from common.io import CheckpointError, atomic_write_json, bundle_paths
 from sae.activations.batches import store_argument
 from sae.activations.collect import file_hash
@@ -69,7 +69,7 @@ METRICS = ("balanced_accuracy", "accuracy", "f1")
 THREATS = ("threat_defensive", "threat_offensive")
 
 
-class ProbeError(ValueError):
+class ProbeError(cli.InputError):
     """The inputs do not fit together (one line says what)."""
 
 
@@ -343,11 +343,9 @@ def write_outputs(report: dict, out: Path) -> list[Path]:
     return written
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> None:
-    fmt = argparse.RawDescriptionHelpFormatter
-    ap = argparse.ArgumentParser(
-        prog="python -m sae.probes", description=__doc__, formatter_class=fmt
-    )
+    ap = cli.parser(prog="python -m sae.probes", description=__doc__)
     d, f = ProbesConfig(), FitConfig()
     ap.add_argument(
         "--checkpoint",
@@ -368,19 +366,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--families", help="comma-separated families or concept names (default: all)")
     ap.add_argument("--sites", help=f"comma-separated sites (default: {INPUT} and every hook site)")
-    ap.add_argument("--l2", type=float, default=f.l2, help=f"L2 penalty (default {f.l2})")
+    ap.add_argument("--l2", type=cli.finite, default=f.l2, help=f"L2 penalty (default {f.l2})")
     ap.add_argument("--max-iter", type=int, default=f.max_iter, help="L-BFGS iterations")
-    ap.add_argument("--out", default="runs/probes", help="output folder (default runs/probes)")
-    ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    ap.add_argument(
+        "--out", type=cli.out_dir, default="runs/probes", help="output folder (default runs/probes)"
+    )
+    ap.add_argument("--seed", type=cli.seed, default=d.seed)
+    ap.add_argument("--device", type=cli.device, default="cpu", help="torch device (default cpu)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     if args.positions < 20 or not 0 < args.test_fraction < 1 or args.solver_positions < 0:
         ap.error("--positions must be >= 20, --test-fraction in (0, 1), --solver-positions >= 0")
     if args.l2 < 0 or args.max_iter < 1:
         ap.error("--l2 must be >= 0 and --max-iter >= 1")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        ap.error(f"--device {args.device}: CUDA is not available here")
     split = lambda s: [v.strip() for v in s.split(",") if v.strip()] if s else None  # noqa: E731
     cfg = ProbesConfig(
         positions=args.positions,

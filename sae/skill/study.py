@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from alphazero.evaluate import solve_all
 from alphazero.model import load_agent
+from common import cli
 from common.io import CheckpointError, atomic_write_json
 from othello import batch
 from othello.game import Position
@@ -239,6 +240,11 @@ def calibrate(store, cfg, solved, threat, targets, rows_fit, rows_test, weak, aw
     net, edit = weak["net"], weak["edits"]
     steer_dict = weak["dicts"][f"blocks.{cfg.steer_block}.resid_post"]
     train_set, games = threat_training_set(store, cfg.finetune)
+    if len(np.unique(games)) < 2:
+        raise SteeringError(
+            f"{store.root}: {len(train_set)} threat positions in {len(np.unique(games))} "
+            f"training game(s); fine-tuning needs threat positions of at least 2 games"
+        )
     tuned, info = finetune_head(net, train_set, games, cfg.finetune)
     others = random_latents(weak["live"], edit[0].latents, len(edit[0].latents), cfg.seed)
     control = [Edit(tuple(others), edit[0].op, edit[0].value)]
@@ -330,49 +336,58 @@ def format_tables(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _numbers(text: str, kind=int) -> tuple:
+def _numbers(text: str) -> tuple:
     try:
-        return tuple(kind(v) for v in text.split(",") if v.strip())
+        return tuple(cli.parse_int(v, 0, 1 << 20) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected numbers like 0,16,64, got {text!r}") from None
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = cli.parser(
         prog="python -m sae.skill",
         description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d = SkillConfig()
     ap.add_argument("--store", default="data/acts/agent", help="activation store (positions)")
-    ap.add_argument("--positions", type=int, default=d.positions)
-    ap.add_argument("--awareness-positions", type=int, default=d.awareness_positions)
+    ap.add_argument("--positions", type=cli.count(1), default=d.positions)
+    ap.add_argument("--awareness-positions", type=cli.count(2), default=d.awareness_positions)
     ap.add_argument("--sims", type=_numbers, default=d.sims, help="budgets (default 0,16,64,256)")
     ap.add_argument("--levels-dir", default=d.levels_dir, help="earlier checkpoints (*.json)")
     ap.add_argument("--agent", dest="final", metavar="AGENT", default=d.final, help="final agent")
     ap.add_argument("--weak", default=d.weak, help="checkpoint calibrated (default iter_0002)")
     ap.add_argument("--steer-block", type=int, default=d.steer_block)
-    ap.add_argument("--steer-top-n", type=int, default=d.steer_top_n)
+    ap.add_argument("--steer-top-n", type=cli.count(1), default=d.steer_top_n)
     ap.add_argument("--steer-op", default=d.steer_op, help=f"one of {', '.join(OPS)}")
     ap.add_argument("--steer-value", type=float, default=d.steer_value)
-    ap.add_argument("--sae-steps", type=int, default=d.awareness.steps)
+    ap.add_argument("--sae-steps", type=cli.count(1), default=d.awareness.steps)
     ap.add_argument(
-        "--sae-latents", dest="sae_n_latents", metavar="N", type=int, default=d.awareness.n_latents
+        "--sae-latents",
+        dest="sae_n_latents",
+        metavar="N",
+        type=cli.count(d.awareness.k),
+        default=d.awareness.n_latents,
+        help=f"latents of each awareness SAE (at least its k, {d.awareness.k})",
     )
     ap.add_argument(
         "--sae-positions",
         dest="sae_train_positions",
         metavar="N",
-        type=int,
+        type=cli.count(1),
         default=d.awareness.train_positions,
     )
-    ap.add_argument("--finetune-positions", type=int, default=d.finetune.positions)
-    ap.add_argument("--finetune-lr", type=float, default=d.finetune.lr)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/skill", help="folder for skill.json and the SAEs")
+    ap.add_argument("--finetune-positions", type=cli.count(2), default=d.finetune.positions)
+    ap.add_argument("--finetune-lr", type=cli.finite, default=d.finetune.lr)
+    ap.add_argument("--seed", type=cli.seed, default=0)
+    ap.add_argument(
+        "--out", type=cli.out_dir, default="runs/skill", help="folder for skill.json and the SAEs"
+    )
     ap.add_argument("--plot-prefix", default="docs/skill", help="PREFIX_adaptation.png, ...")
-    ap.add_argument("--json", metavar="PATH", help="also write the result here ('-': stdout)")
+    ap.add_argument(
+        "--json", type=cli.out_file, metavar="PATH", help="also write the result here ('-': stdout)"
+    )
     args = ap.parse_args(argv)
     if args.steer_op not in OPS:
         ap.error(f"unknown op {args.steer_op!r}; valid ops: {', '.join(OPS)}")
@@ -384,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--finetune-lr must be positive")
     if not args.sims or min(args.sims) < 0:
         ap.error("--sims must be non-negative integers")
+    for suffix in ("adaptation", "transition"):
+        cli.check_out_file(f"{args.plot_prefix}_{suffix}.png", "--plot-prefix")
+    if not Path(f"{args.final}.json").exists():
+        ap.error(f"--agent {args.final}: no checkpoint {args.final}.json")
+    if not Path(args.levels_dir).is_dir():
+        ap.error(f"--levels-dir {args.levels_dir} is not a folder of checkpoints")
     progress, seed = args.json != "-", args.seed
     cfg = config_from_args(
         SkillConfig,

@@ -26,9 +26,11 @@ import numpy as np
 import torch
 
 from alphazero.model import load_agent
-from common.io import CheckpointError, atomic_write_json, bundle_paths
+from common import cli
+from common.io import CheckpointError, atomic_write_json, bundle_paths, read_json
 from sae.activations.store import ActivationStore, StoreError
 from sae.concepts.labels import UnknownConcept
+from sae.concepts.report import ReportError, report_of
 from sae.steering.dose import STRENGTHS, TOP_NS, format_sweep, plot_sweep, sweep
 from sae.steering.edit import OPS, Edit, SteeringError, agent_sha256, load_for_agent, parse_latents
 from sae.steering.effect import METRICS, SPLITS, EffectConfig, rank_latents, run_effect, sample_eval
@@ -55,11 +57,10 @@ def _numbers(text: str, kind=float) -> tuple:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = cli.parser(
         prog="python -m sae.steering",
         description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("dictionary", help="dictionary bundle (.json / .safetensors / stem)")
     ap.add_argument("--store", required=True, help="activation store of the agent")
@@ -77,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--top-ns", type=lambda t: _numbers(t, int), default=TOP_NS, help="sweep n (1,5,10)"
     )
-    ap.add_argument("--plot", help="sweep plot PNG (default: beside the dictionary)")
+    ap.add_argument(
+        "--plot", type=cli.out_file, help="sweep plot PNG (default: beside the dictionary)"
+    )
     ap.add_argument("--report", help="concepts report to rank latents by (sae.concepts.report)")
     ap.add_argument("--checkpoint", help="the agent (default: the one the store records)")
     defaults = EffectConfig()
@@ -89,9 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--sims", type=int, default=defaults.sims, help="MCTS behind measured moves (0: raw)"
     )
     ap.add_argument("--resamples", type=int, default=defaults.resamples)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", metavar="PATH", help="write the result as JSON ('-': stdout)")
+    ap.add_argument("--seed", type=cli.seed, default=0)
+    ap.add_argument("--device", type=cli.device, default="cpu")
+    ap.add_argument(
+        "--json", type=cli.out_file, metavar="PATH", help="write the result as JSON ('-': stdout)"
+    )
     return ap
 
 
@@ -107,6 +112,14 @@ def _check_args(ap, args) -> None:
         ap.error("--games, --match-sims and --sims must be >= 0")
     if min(args.top_ns) < 1:
         ap.error("--top-ns must be positive")
+    if args.latents:
+        try:
+            parse_latents(args.latents)
+        except SteeringError as e:
+            ap.error(f"--latents: {e}")
+    if args.sweep:
+        plot = args.plot or Path(bundle_paths(args.dictionary)[1]).parent / "steer_dose.png"
+        cli.check_out_file(plot, "--plot" if args.plot else "the plot beside the dictionary")
 
 
 def load_inputs(args):
@@ -153,6 +166,7 @@ def format_effect(result: dict) -> str:
     return "\n".join(lines)
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
@@ -163,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store, net, dictionary = load_inputs(args)
         top = max(args.top_ns) if args.sweep else args.top_n
-        ranked, live = rank_latents(dictionary, store, names, top, cfg, args.report)
+        report = None
+        if args.report:
+            config = read_json(bundle_paths(args.dictionary)[1], "dictionary config")
+            report = report_of(args.report, args.dictionary, config)
+        ranked, live = rank_latents(dictionary, store, names, top, cfg, report)
         ev = sample_eval(store, names, cfg)
         setup = {
             "dictionary": str(args.dictionary),
@@ -179,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 net, dictionary, ev, ranked, live, args.op, args.strengths, args.top_ns, cfg
             )
             result = {"kind": "steering_sweep", **setup, "rows": rows}
-            plot = Path(args.plot or Path(args.dictionary).parent / "steer_dose.png")
+            plot = Path(args.plot or bundle_paths(args.dictionary)[1].parent / "steer_dose.png")
             title = f"{', '.join(names)}: op {args.op}, {len(ev.me)} held-out positions"
             plot_sweep(rows, plot, title)
             text = format_sweep(rows) + f"\nplot: {plot}"
@@ -191,7 +209,14 @@ def main(argv: list[str] | None = None) -> int:
             result = {"kind": "steering_effect", **setup, "latents": edits[0].latents, **effect}
             result["value"] = args.value
             text = format_effect(result)
-    except (SteeringError, StoreError, CheckpointError, UnknownConcept, IndexError) as e:
+    except (
+        SteeringError,
+        StoreError,
+        CheckpointError,
+        UnknownConcept,
+        ReportError,
+        IndexError,
+    ) as e:
         sys.exit(f"error: {e}")
     if args.json == "-":
         print(json.dumps(result, default=_jsonable))

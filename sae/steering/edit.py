@@ -39,6 +39,7 @@ import torch
 from alphazero.agent import AlphaZeroPlayer
 from alphazero.inference import NetEvaluator
 from alphazero.model import AlphaZeroNet
+from common.cli import InputError
 from common.io import bundle_paths
 from sae.activations.collect import file_hash
 from sae.dictionary.model import Dictionary, load_dictionary
@@ -46,7 +47,7 @@ from sae.dictionary.model import Dictionary, load_dictionary
 OPS = ("scale", "clamp", "zero", "add")
 
 
-class SteeringError(ValueError):
+class SteeringError(InputError):
     """A steering request that cannot be carried out (one line says why)."""
 
 
@@ -199,11 +200,25 @@ def steered_player(net, dictionary, edits, simulations=64, direction=None, devic
     return AlphaZeroPlayer(net, simulations, evaluator=evaluator, device=device, **kw)
 
 
+MAX_LATENT = 2**31 - 1  # larger ids are typos (and overflow torch's indexing)
+MAX_RANGE = 1 << 20  # latents one range may name
+
+
 def parse_latents(text: str) -> tuple[int, ...]:
+    """'12,40' or '3-5' -> latent ids. Ids are ASCII digits below 2**31 (str.isdigit also
+    takes '²' and '١'); a range runs upwards ('5-3' is refused, not read as empty)."""
     out: list[int] = []
+    form = f"latents must be ids like 12,40 or 3-5, got {text!r}"
     for part in text.split(","):
         lo, dash, hi = part.strip().partition("-")
-        if not lo.isdigit() or (dash and not hi.isdigit()):
-            raise SteeringError(f"latents must be ids like 12,40 or 3-5, got {text!r}")
+        for digits in (lo, hi) if dash else (lo,):
+            if not (digits.isascii() and digits.isdigit()):
+                raise SteeringError(form)
+            if len(digits) > 10 or int(digits) > MAX_LATENT:
+                raise SteeringError(f"latent id {digits[:20]} is too large (ids are below 2**31)")
+        if dash and int(hi) < int(lo):
+            raise SteeringError(f"the latent range {part.strip()} is empty: write {hi}-{lo}")
+        if dash and int(hi) - int(lo) >= MAX_RANGE:
+            raise SteeringError(f"the latent range {part.strip()} names over {MAX_RANGE} latents")
         out += range(int(lo), int(hi) + 1) if dash else [int(lo)]
     return tuple(out)
