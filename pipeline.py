@@ -15,6 +15,8 @@ bars; outputs under --out):
   transcoders  python train_transcoder.py --all-layers --skip (quick settings), then
                python -m transcoder.evaluate (fidelity.json)
   concepts     python -m sae.concepts per dictionary (quick settings: concepts.json)
+  explain      python -m sae.explain on every dictionary (explanations.json beside each,
+               the table of all with the neuron and random-net baselines in OUT/explanations.json)
   export       python -m vis.export ... --with-viewer: the viewer and its data in OUT/vis
 
 A stage is skipped when its outputs exist and its inputs (the command, the hashes of the
@@ -44,6 +46,8 @@ STAMPS = "stages.json"
 # quick settings: small enough for minutes on 2 cores, enough to exercise every panel
 QUICK_TRANSCODERS = ["--latents", "1024", "--steps", "300", "--batch-size", "2048"]
 QUICK_CONCEPTS = ["--positions", "5000", "--solver-positions", "300", "--no-baselines"]
+# held-out programs for every dictionary on one sample; the random-net control trained once
+QUICK_EXPLAIN = ["--positions", "20000", "--solver-positions", "2000", "--random-net", "first"]
 
 
 @dataclass
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     py, out = sys.executable, Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pipe = Pipeline(out, py)
-    total = 6
+    total = 7
 
     # 1. agent
     if args.from_scratch:
@@ -230,7 +234,16 @@ def main(argv: list[str] | None = None) -> None:
     stage = Stage("concepts", cmds, inputs, outputs, shown=f"{len(dicts)} reports")
     pipe.run(stage, 5, total)
 
-    # 6. export for the viewer
+    # 6. held-out explanations of every dictionary, with the neuron and random-net baselines
+    table = out / "explanations.json"
+    explain = [py, "-m", "sae.explain", *(str(d / "dictionary.json") for d in dicts)]
+    explain += ["--store", str(store), *QUICK_EXPLAIN, "--summary", str(table), "--quiet"]
+    explained = [d / "explanations.json" for d in dicts]
+    stage = Stage("explain", [explain], inputs, [*explained, table], shown=str(table))
+    pipe.run(stage, 6, total)
+    outputs += explained
+
+    # 7. export for the viewer
     site = out / "vis"
     sources = [str(d) for d in sae_runs(sae_dir)] + ([str(tc_dir)] if tc_ready else [])
     cmd = [py, "-m", "vis.export", *sources, "--store", str(store)]
@@ -239,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     code = Path(__file__).resolve().parent / "vis"
     viewer = sorted(p for p in code.rglob("*") if p.suffix in (".py", ".js", ".html", ".css"))
     stage = Stage("export", [cmd], reads + viewer, [site / "data" / "index.json"], shown=str(site))
-    pipe.run(stage, 6, total)
+    pipe.run(stage, 7, total)
 
     print("\n" + pipe.table())
     print(f"\nOpen the viewer:\n    python -m http.server {args.port} -d {site}")

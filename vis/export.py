@@ -60,6 +60,12 @@ from vis import layout
 from vis.boards import BoardTable, sample_positions
 from vis.circuits import GraphError, build_graphs, connections, graph_entry, read_graph
 from vis.concept_panel import dictionary_concepts, latent_concepts, load_report
+from vis.explanation_panel import (
+    dictionary_explanations,
+    explanation_columns,
+    latent_explanation,
+    load_explanations,
+)
 from vis.glossary import glossary
 from vis.graph_files import METADATA_NAME, graph_metadata, named_graphs
 from vis.latents import StatsConfig, encode_sample, latent_stats
@@ -281,10 +287,12 @@ class Exporter:
         sim_ids, sim = similar_latents(d.W_dec, cfg.related)
         co_ids, co = cofiring_latents(acts, cfg.related)
         report, why = load_report(src.path, d.cfg.n_latents)
-        notes = [why] if why else []
+        explanations, why_not = load_explanations(src.path, d.cfg.n_latents)
+        notes = [w for w in (why, why_not) if w]
         n = d.cfg.n_latents
         columns = {k: [None] * n for k in ("density", "mean", "max", "effect", "value", "auc")}
-        columns["label"], columns["concepts"] = [None] * n, [[] for _ in range(n)]
+        columns["concepts"] = [[] for _ in range(n)]
+        columns.update(explanation_columns(explanations, n))
         latents = []
         for i in tqdm(range(n), desc="latents", disable=not progress, leave=False):
             st, entry = stats[i], {"id": i}
@@ -321,8 +329,9 @@ class Exporter:
                 top = concepts["top"]
                 columns["auc"][i] = top[0][1] if top else None
                 columns["concepts"][i] = [name for name, _ in top[:SUMMARY_CONCEPTS]]
-                if concepts["explanation"]:
-                    columns["label"][i] = concepts["explanation"]["label"]
+            explanation = latent_explanation(explanations, i)
+            if explanation:
+                entry["explanation"] = explanation
             if neighbours and i in neighbours:
                 entry.update(neighbours[i])
             latents.append(entry)
@@ -338,6 +347,7 @@ class Exporter:
             "rows": len(s),
             "columns": columns,
             "concepts": dictionary_concepts(report),
+            "explanations": dictionary_explanations(explanations),
         }
         self.write(f"{layout.dict_folder(src.id)}/summary.json", summary)
         self.seconds[src.id] = time.perf_counter() - t0
@@ -358,6 +368,7 @@ class Exporter:
             "shard_size": size,
             "live": int(sum(st is not None for st in stats)),
             "concepts": report is not None,
+            "explanations": explanations is not None,
             "sweep": src.sweep,
             "set": src.set_id,
             "block": src.block,
