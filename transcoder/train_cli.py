@@ -51,6 +51,12 @@ def parse_args(argv):
         "--out", type=cli.out_dir, default="runs/transcoders", help="output folder (the set)"
     )
     ap.add_argument("--seed", type=cli.seed, default=0)
+    ap.add_argument(
+        "--device",
+        type=cli.device,
+        default="cpu",
+        help="torch device to train on, e.g. cuda (default cpu; batches are read on the CPU)",
+    )
     ap.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
     args = ap.parse_args(argv)
     if min(args.steps, args.batch_size, args.k) < 1 or (
@@ -102,7 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as e:
         sys.exit(f"error: {e}")
     cfg = TrainConfig(
-        batch_size=args.batch_size, steps=args.steps, seed=args.seed, wandb=args.wandb
+        batch_size=args.batch_size,
+        steps=args.steps,
+        seed=args.seed,
+        wandb=args.wandb,
+        device=args.device,
     )
     print(
         f"{len(specs)} transcoder(s) ({latents} latents, k={args.k}"

@@ -4,6 +4,7 @@
     python train_sae.py --architecture relu --l1 3 --latents 1024
     python train_sae.py --sweep              # the seed's L1 grid + a TopK grid, scaling.json
     python train_sae.py --sweep --quick      # a small grid that checks the pipeline in minutes
+    python train_sae.py --sweep --families topk,batchtopk,matryoshka --ks 16,32 --widths 4096
 
 Data: an activation store from `python -m sae.activations` (default data/acts/<agent>).
 Output: <out>/<run>/dictionary.{json,safetensors} per run, plus for a sweep
@@ -37,6 +38,17 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{e} in {text!r}") from None
 
 
+def _families(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [n for n in names if n not in ARCHITECTURES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown famil{'y' if len(bad) == 1 else 'ies'} {', '.join(bad) or '(none)'}: "
+            f"choose from {', '.join(ARCHITECTURES)}"
+        )
+    return names
+
+
 def _floats(text: str) -> tuple[float, ...]:
     return tuple(cli.finite(v) for v in text.split(",") if v.strip())
 
@@ -50,6 +62,13 @@ def parse_args(argv):
     ap.add_argument("--k", type=cli.count(1), default=32, help="active latents (topk / batchtopk)")
     ap.add_argument("--l1", type=cli.finite, default=3.0, help="L1 coefficient (relu)")
     ap.add_argument("--sweep", action="store_true", help="train the L1 and TopK grids")
+    ap.add_argument(
+        "--families",
+        type=_families,
+        default=("relu", "topk"),
+        help="sweep families, comma-separated, of " + ", ".join(ARCHITECTURES) + " (default "
+        "relu,topk: the seed's L1 grid and a TopK grid; --ks applies to every k family)",
+    )
     ap.add_argument("--quick", action="store_true", help="small grid / short run")
     ap.add_argument(
         "--widths", type=_ints, help="sweep widths, e.g. 1024,4096 (default: the seed's 256..4096)"
@@ -86,6 +105,12 @@ def parse_args(argv):
         help=f"steps between resumable checkpoints (default {TrainConfig.checkpoint_every})",
     )
     ap.add_argument("--seed", type=cli.seed, default=0)
+    ap.add_argument(
+        "--device",
+        type=cli.device,
+        default="cpu",
+        help="torch device to train on, e.g. cuda (default cpu; batches are read on the CPU)",
+    )
     ap.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
     args = ap.parse_args(argv)
     if min(args.latents, args.batch_size, args.checkpoint_every, args.steps or 1) < 1:
@@ -119,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
             widths=args.widths,
             l1_coeffs=args.l1_coeffs,
             ks=args.ks,
+            families=args.families,
         )
         if not specs:
             sys.exit("error: the sweep grid is empty")
@@ -135,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         wandb=args.wandb,
         checkpoint_every=args.checkpoint_every,
+        device=args.device,
     )
     data = Pairs.from_store(store, args.site)
     print(
@@ -142,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         f"({steps} steps x {args.batch_size}) -> {args.out}"
     )
     try:
-        trained = train(specs, data, cfg, args.out)
+        trained = {k: v.cpu() for k, v in train(specs, data, cfg, args.out).items()}
     except (TrainingDiverged, CheckpointError, ValueError) as e:
         sys.exit(f"error: {e}")
     if args.no_eval:

@@ -7,6 +7,8 @@ An SAE is the case target == input (same hook site); a transcoder reads one site
     topk       keep the k largest pre-activations per row (then ReLU); unit-norm decoder rows
     batchtopk  keep the B * k largest over a training batch; at inference every
                pre-activation above a threshold learned as an EMA during training
+    matryoshka batchtopk whose nested prefixes (the first `prefixes[i]` latents) are each
+               trained to reconstruct on their own (Bussmann et al. 2025); the same at inference
 
 Scales live inside the module as buffers: callers pass raw activations and get raw-scale
 reconstructions. Internally x_s = x * in_scale with in_scale = sqrt(d_in) / mean ||x|| over
@@ -35,7 +37,7 @@ from sae.dictionary.sparse import (
 )
 
 KIND = "dictionary"
-ARCHITECTURES = ("relu", "topk", "batchtopk")
+ARCHITECTURES = ("relu", "topk", "batchtopk", "matryoshka")
 DENSE_SWITCH = 1 / 16  # ReLU codes denser than this (early training) take the dense path
 
 
@@ -49,12 +51,19 @@ class DictConfig:
     in_site: str | None = None
     out_site: str | None = None  # None: same as in_site (an autoencoder)
     skip: bool = False  # transcoders: add a linear skip term W_skip x (Paulo et al. 2025)
+    # matryoshka only: nested prefix sizes, increasing, the last = n_latents (None: n/16, n/8,
+    # n/4, n/2, n, Bussmann et al.'s doubling groups)
+    prefixes: list[int] | None = None
 
     def __post_init__(self):
         if self.d_out is None:
             self.d_out = self.d_in
         if self.out_site is None:
             self.out_site = self.in_site
+        if self.architecture == "matryoshka" and self.prefixes is None:
+            self.prefixes = default_prefixes(int(self.n_latents))
+        if self.prefixes is not None:
+            self.prefixes = [int(p) for p in self.prefixes]
 
     @property
     def autoencoder(self) -> bool:
@@ -62,7 +71,7 @@ class DictConfig:
 
     @property
     def sparse_by_k(self) -> bool:
-        return self.architecture in ("topk", "batchtopk")
+        return self.architecture in ("topk", "batchtopk", "matryoshka")
 
     def validate(self) -> DictConfig:
         if self.architecture not in ARCHITECTURES:
@@ -76,6 +85,15 @@ class DictConfig:
             raise ValueError(f"k={self.k} must be in 1..n_latents={self.n_latents}")
         if self.skip and self.autoencoder:
             raise ValueError("a skip connection needs a transcoder (out_site != in_site)")
+        if self.prefixes is not None:
+            p = self.prefixes
+            if self.architecture != "matryoshka":
+                raise ValueError("prefixes are for the matryoshka architecture only")
+            rising = all(a < b for a, b in zip(p, p[1:], strict=False))
+            if not p or p[0] < 1 or p[-1] != self.n_latents or not rising:
+                raise ValueError(
+                    f"prefixes must increase from >= 1 to n_latents={self.n_latents}, got {p}"
+                )
         return self
 
     @classmethod
@@ -87,6 +105,11 @@ class DictConfig:
             return cls(**d).validate()
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"bad dictionary config: {e}") from e
+
+
+def default_prefixes(n: int, groups: int = 5) -> list[int]:
+    """n / 2^(groups-1), ..., n / 2, n (sizes below 1 dropped)."""
+    return sorted({max(1, n >> i) for i in range(groups)})
 
 
 class Codes:
@@ -141,9 +164,12 @@ class Dictionary(nn.Module):
         self.register_buffer("threshold", torch.tensor(0.0))  # batchtopk inference bar
         self.reset_parameters()
 
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+    def reset_parameters(
+        self, generator: torch.Generator | None = None, enc_scale: float = 1.0
+    ) -> None:
         """TopK (Gao et al.): unit decoder rows, encoder = decoder transpose. ReLU (Anthropic,
-        April 2024 update): decoder rows of norm 0.1, encoder = decoder transpose."""
+        April 2024 update): decoder rows of norm 0.1, encoder = decoder transpose. The encoder
+        rows are then multiplied by `enc_scale` (train.TrainConfig.enc_init_scale says why)."""
         cfg = self.cfg
         with torch.no_grad():
             dec = torch.randn(cfg.n_latents, cfg.d_out, generator=generator)
@@ -157,6 +183,7 @@ class Dictionary(nn.Module):
                 enc = torch.randn(cfg.n_latents, cfg.d_in, generator=generator)
                 enc *= dec.norm(dim=1, keepdim=True) / enc.norm(dim=1, keepdim=True)
                 self.W_enc.copy_(enc)
+            self.W_enc.mul_(enc_scale)
             self.b_enc.zero_()
             self.b_dec.zero_()
             if self.W_skip is not None:
@@ -197,7 +224,7 @@ class Dictionary(nn.Module):
         cfg, W = self.cfg, self.W_enc
         if cfg.architecture == "topk":
             return select_topk(x, W, bias, cfg.k)
-        if cfg.architecture == "batchtopk":
+        if cfg.architecture in ("batchtopk", "matryoshka"):
             if self.training:
                 return select_batch_topk(x, W, bias, cfg.k)
             return select_above(x, W, bias, float(self.threshold))
@@ -282,7 +309,7 @@ def save_dictionary(dictionary: Dictionary, stem, **metadata) -> None:
         "threshold": float(dictionary.threshold),
         **metadata,
     }
-    save_bundle(stem, dictionary.state_dict(), config)
+    save_bundle(stem, {k: v.detach().cpu() for k, v in dictionary.state_dict().items()}, config)
 
 
 def load_dictionary(stem, device: str | torch.device = "cpu") -> tuple[Dictionary, dict]:

@@ -217,8 +217,9 @@ def select_batch_topk(x, W, b, k: int, candidates: int = 4) -> SparseCodes:
         wide = select_above(x, W, b, float(bar) - 1e-6)
         bar = torch.topk(wide.pre, want, sorted=False).values.min()
         keep = wide.pre >= bar
-        counts = torch.zeros(rows, dtype=torch.int64).index_add_(
-            0, wide.row_of_entry[keep], torch.ones(int(keep.sum()), dtype=torch.int64)
+        ones = torch.ones(int(keep.sum()), dtype=torch.int64, device=x.device)
+        counts = torch.zeros(rows, dtype=torch.int64, device=x.device).index_add_(
+            0, wide.row_of_entry[keep], ones
         )
         src_idx, src_pre = wide.idx[keep], wide.pre[keep]
     else:

@@ -1,8 +1,9 @@
 """Grids of dictionaries trained together, and the scaling summary written after them.
 
 The seed's L1 grid (lambda in 1..5 x latents 256..4096) and a TopK grid (k in 8..64 x the
-same widths) train from one pass over the store (every batch feeds every run). `--quick`
-shrinks both to a few small runs for checking the pipeline in minutes.
+same widths) train from one pass over the store (every batch feeds every run); BatchTopK and
+Matryoshka grids (the same k x widths) join when their families are asked for. `--quick`
+shrinks the grids to a few small runs for checking the pipeline in minutes.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ def grid(
     widths=None,
     l1_coeffs=None,
     ks=None,
+    families=("relu", "topk"),
 ) -> list[RunSpec]:
-    """The L1 x width and TopK x width grids (the seed's unless narrowed)."""
+    """The L1 x width grid and a k x width grid per k family (the seed's unless narrowed)."""
 
     def pick(given, full, small):
         return given if given is not None else (small if quick else full)
@@ -47,13 +49,15 @@ def grid(
     ks = pick(ks, TOPK_KS, QUICK["k"])
     specs = []
     for n in widths:
-        for lam in l1_coeffs:
-            cfg = DictConfig("relu", d_in=d_in, n_latents=n, in_site=site)
-            specs.append(RunSpec(run_name("relu", n, l1=lam), cfg, l1_coeff=lam, lr=lr))
-        for k in ks:
-            if k <= n:
-                cfg = DictConfig("topk", d_in=d_in, n_latents=n, k=k, in_site=site)
-                specs.append(RunSpec(run_name("topk", n, k=k), cfg, lr=lr))
+        if "relu" in families:
+            for lam in l1_coeffs:
+                cfg = DictConfig("relu", d_in=d_in, n_latents=n, in_site=site)
+                specs.append(RunSpec(run_name("relu", n, l1=lam), cfg, l1_coeff=lam, lr=lr))
+        for arch in (f for f in families if f != "relu"):
+            for k in ks:
+                if k <= n:
+                    cfg = DictConfig(arch, d_in=d_in, n_latents=n, k=k, in_site=site)
+                    specs.append(RunSpec(run_name(arch, n, k=k), cfg, lr=lr))
     return specs
 
 

@@ -12,6 +12,9 @@ over the last `decay_fraction` of steps, gradient clipping, and
     batchtopk       + aux_coeff * the same for the AuxK reconstruction of the residual by
                the top aux_k dead latents; decoder rows kept unit norm, the gradient's
                component along them removed before each step.
+    matryoshka loss = mean over the nested prefixes of the normalised MSE of the prefix's own
+               reconstruction (its active latents only, + b_dec) + the AuxK term (Bussmann
+               et al. 2025 sum the prefix losses; the mean keeps the loss on FVU's scale).
 
 A non-finite loss stops training with a clear error. Checkpoints (`<out>/<run>/train_state`
 with weights, optimizer moments, dead-latent counters and step; `<out>/<run>/dictionary` the
@@ -44,7 +47,10 @@ from sae.dictionary.sparse import SparseCodes, sampled_linear, select_topk, spar
 
 STATE_KIND = "dictionary_train_state"
 # settings that may change between an interrupted run and its resumption
-_VOLATILE = ("checkpoint_every", "log_every", "wandb", "wandb_project", "progress")
+_VOLATILE = ("checkpoint_every", "log_every", "wandb", "wandb_project", "progress", "device")
+# settings added after states were written: a state that lacks one is resumed without it
+_ADDED = {"train_config": ("enc_init_scale",), "run": ()}
+_ADDED_DICT = ("prefixes",)
 
 
 @dataclass
@@ -60,6 +66,10 @@ class TrainConfig:
     dead_after: int = 1_000_000  # rows without firing before a latent counts as dead
     threshold_ema: float = 0.99  # batchtopk: EMA of the smallest kept activation
     b_dec_init: str = "geometric_median"  # or "mean"
+    # Encoder rows = decoder rows (unit for topk) times this at init. EleutherAI sparsify's
+    # nn.Linear init gives rows of length 1/sqrt(3) ~ 0.577, which learned faster per step
+    # here than 1.0 (bench/bench_sparsify.py measures both).
+    enc_init_scale: float = 1.0
     init_rows: int = 16384  # rows sampled for the b_dec initialisation
     seed: int = 0
     checkpoint_every: int = 500
@@ -67,10 +77,13 @@ class TrainConfig:
     progress: bool = True
     wandb: bool = False
     wandb_project: str = "othello-sae"
+    device: str = "cpu"  # where the dictionaries train (batches are read on the CPU)
 
     def validate(self) -> TrainConfig:
         if self.batch_size < 1 or self.steps < 1:
             raise ValueError("batch_size and steps must be positive")
+        if not (self.enc_init_scale > 0 and math.isfinite(self.enc_init_scale)):
+            raise ValueError("enc_init_scale must be positive and finite")
         if self.b_dec_init not in ("geometric_median", "mean"):
             raise ValueError("b_dec_init must be 'geometric_median' or 'mean'")
         if not 0 <= self.decay_fraction <= 1 or not 0 <= self.l1_warmup_fraction <= 1:
@@ -115,12 +128,16 @@ class Run:
 
     def __init__(self, spec: RunSpec, cfg: TrainConfig, out_dir: Path):
         self.spec, self.cfg, self.dir = spec, cfg, Path(out_dir) / spec.name
+        self.device = torch.device(cfg.device)
         self.dict = Dictionary(spec.dictionary).train()
         gen = torch.Generator().manual_seed(cfg.seed)
-        self.dict.reset_parameters(gen)
+        self.dict.reset_parameters(gen, cfg.enc_init_scale)
+        self.dict.to(self.device)
         self.unit_decoder = spec.dictionary.sparse_by_k
         self.opt = torch.optim.Adam(self.dict.parameters(), lr=spec.learning_rate, fused=True)
-        self.rows_since_fired = torch.zeros(spec.dictionary.n_latents, dtype=torch.int64)
+        self.rows_since_fired = torch.zeros(
+            spec.dictionary.n_latents, dtype=torch.int64, device=self.device
+        )
         self.step = 0
         self.history: list[dict] = []
 
@@ -135,7 +152,16 @@ class Run:
             "fvu": float(sq.detach() / total_var),
             "l0": float(z.active_per_row().float().mean()),
         }
-        if self.spec.dictionary.architecture == "relu":
+        arch = self.spec.dictionary.architecture
+        if arch == "matryoshka":
+            parts = [sq / total_var] + [
+                (self._prefix_prediction(x, z, m) - y_s).pow(2).sum() / total_var
+                for m in self.spec.dictionary.prefixes[:-1]
+            ]
+            if len(parts) > 1:  # the smallest prefix's own FVU
+                stats["fvu_prefix0"] = float(parts[1].detach())
+            sq = sum(parts) / len(parts) * total_var  # the loss below divides it back
+        if arch == "relu":
             ramp = min(1.0, (step + 1) / max(1.0, cfg.l1_warmup_fraction * cfg.steps))
             l1 = z.weighted_sum(d.W_dec.norm(dim=1)) / len(x)
             loss = sq / len(x) + self.spec.l1_coeff * ramp * l1
@@ -150,11 +176,19 @@ class Run:
         fired = z.fire_counts() > 0
         self.rows_since_fired += len(x)
         self.rows_since_fired[fired] = 0
-        if self.spec.dictionary.architecture == "batchtopk":
+        if arch in ("batchtopk", "matryoshka"):
             ema = cfg.threshold_ema if self.step > 0 else 0.0
             d.threshold.mul_(ema).add_((1 - ema) * z.min_active())
         stats["loss"] = float(loss.detach())
         return loss, stats
+
+    def _prefix_prediction(self, x, z, m: int) -> torch.Tensor:
+        """The reconstruction from the active latents among the first m (scaled space)."""
+        d = self.dict
+        acts = z.acts * (z.codes.idx < m)
+        y = sparse_decode(z.codes, acts, d.W_dec) + d.b_dec
+        skip = d.skip_scaled(x)
+        return y if skip is None else y + skip
 
     def _aux_loss(self, x, residual, dead) -> torch.Tensor:
         """AuxK (Gao et al.): the top aux_k dead latents reconstruct the main residual."""
@@ -168,6 +202,7 @@ class Run:
         return (e_hat - residual).pow(2).sum() / (residual - residual.mean(0)).pow(2).sum()
 
     def train_step(self, x, y) -> dict:
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         lr = self.spec.learning_rate * lr_factor(self.step, self.cfg)
         for group in self.opt.param_groups:
             group["lr"] = lr
@@ -205,12 +240,12 @@ class Run:
         """Commit the training state (weights, Adam moments, dead-latent counters; the JSON
         naming them, with the step, settings, data and log, is the commit point), then
         rewrite the exports from it."""
-        tensors = {f"model.{k}": v for k, v in self.dict.state_dict().items()}
+        tensors = {f"model.{k}": v.detach().cpu() for k, v in self.dict.state_dict().items()}
         names = dict(self.dict.named_parameters())
         for name, p in names.items():
             for key, value in self.opt.state.get(p, {}).items():
-                tensors[f"adam.{name}.{key}"] = value.reshape(-1).float()
-        tensors["rows_since_fired"] = self.rows_since_fired
+                tensors[f"adam.{name}.{key}"] = value.reshape(-1).float().cpu()
+        tensors["rows_since_fired"] = self.rows_since_fired.cpu()
         config = {"kind": STATE_KIND, "step": self.step, **self._identity()}
         config.update(data=data_info, history=self.history, volatile=self._volatile())
         save_state(self.dir / "train_state", tensors, config, generation=self.step)
@@ -241,7 +276,9 @@ class Run:
         if loaded is None:
             return False
         tensors, config = loaded
-        changed = settings_diff({k: config.get(k) for k in self._identity()}, self._identity())
+        changed = settings_diff(
+            {k: config.get(k) for k in self._identity()}, _without_added(config, self._identity())
+        )
         if changed:
             raise CheckpointError(
                 f"{stem}.json was written with other settings ({'; '.join(changed)}); use "
@@ -255,10 +292,12 @@ class Run:
             for key in ("step", "exp_avg", "exp_avg_sq"):
                 t = tensors.get(f"adam.{name}.{key}")
                 if t is not None:
-                    state[key] = t.reshape(()) if key == "step" else t.reshape(p.shape).clone()
+                    t = t.reshape(()) if key == "step" else t.reshape(p.shape).clone()
+                    # fused Adam keeps its step count on the parameter's device
+                    state[key] = t.to(p.device)
             if state:
                 self.opt.state[p] = state
-        self.rows_since_fired = tensors["rows_since_fired"].clone()
+        self.rows_since_fired = tensors["rows_since_fired"].clone().to(self.device)
         self.step = int(config["step"])
         if "history" in config:
             self.history = config["history"]
@@ -274,16 +313,31 @@ class Run:
         return True
 
 
+def _without_added(saved: dict, now: dict) -> dict:
+    """`now` less the settings added after `saved` was written (absent there), so a state
+    from before a setting existed resumes under it."""
+    now = json.loads(json.dumps(now))
+    for section, keys in _ADDED.items():
+        for key in keys:
+            if key not in (saved.get(section) or {}):
+                now[section].pop(key, None)
+    saved_dict = (saved.get("run") or {}).get("dictionary") or {}
+    for key in _ADDED_DICT:
+        if key not in saved_dict and now["run"]["dictionary"].get(key) is None:
+            now["run"]["dictionary"].pop(key, None)
+    return now
+
+
 def _initialise(runs: list[Run], data: Columns, cfg: TrainConfig) -> None:
     """Scales from the whole training split; b_dec from a sample of scaled targets."""
     sample = data.sample(cfg.init_rows, cfg.seed)
     for run in runs:
         run.dict.set_scales(*data.pair_norms(run.spec.dictionary))
         _, y = data.pick(sample, run.spec.dictionary)
-        y_s = y * run.dict.out_scale
+        y_s = y * float(run.dict.out_scale)
         centre = geometric_median(y_s) if cfg.b_dec_init == "geometric_median" else y_s.mean(0)
         with torch.no_grad():
-            run.dict.b_dec.copy_(centre)
+            run.dict.b_dec.copy_(centre.to(run.device))
 
 
 def train(
