@@ -91,9 +91,10 @@ def test_best_f1_matches_every_threshold_tried():
 
 
 def brute_karvonen(a_a, y_a, a_b, y_b, cols):
-    """Coverage and reconstruction straight from their definitions."""
+    """Coverage (over the occurring concepts, and over all with F1 0 for a never-true one, as
+    SAE_BoardGameEval averages) and reconstruction straight from their definitions."""
     top = a_a.max(0)
-    cover, recon = [], []
+    cover, cover_all, recon = [], [], []
     for t in THRESHOLDS:
         cut = np.where(top > 0, t * top, np.inf)
         fa, fb = a_a > cut, a_b > cut
@@ -104,6 +105,7 @@ def brute_karvonen(a_a, y_a, a_b, y_b, cols):
             f1s.append(max(2 * (fb[:, j] & y_b[:, c]).sum() / (fb[:, j].sum() + y_b[:, c].sum())
                            for j in range(a_a.shape[1])))  # fmt: skip
         cover.append(np.mean(f1s))
+        cover_all.append(np.sum(f1s) / len(cols))
         pred = np.zeros((len(a_b), len(cols)), bool)
         for i, c in enumerate(cols):
             for j in range(a_a.shape[1]):
@@ -112,7 +114,7 @@ def brute_karvonen(a_a, y_a, a_b, y_b, cols):
                     pred[:, i] |= fb[:, j]
         truth = y_b[:, cols]
         recon.append(2 * (pred & truth).sum() / (pred.sum() + truth.sum()))
-    return max(cover), max(recon)
+    return max(cover), max(cover_all), max(recon)
 
 
 @pytest.mark.parametrize("fill", [0.03, 0.5])
@@ -128,7 +130,10 @@ def test_karvonen_metrics_match_definition(fill):
     sa, sb = SortedColumns.from_dense(a[~b]), SortedColumns.from_dense(a[b])
     got = karvonen_metrics(sa, y[~b], sb, y[b], families)
     for fam, cols in families.items():
-        cover, recon = brute_karvonen(a[~b], y[~b], a[b], y[b], cols)
+        cover, cover_all, recon = brute_karvonen(a[~b], y[~b], a[b], y[b], cols)
         assert got["coverage"][fam]["score"] == pytest.approx(cover)
+        assert got["coverage_all"][fam]["score"] == pytest.approx(cover_all)
         assert got["reconstruction"][fam]["score"] == pytest.approx(recon)
     assert got["coverage"]["x"]["score"] > 0.5 and got["reconstruction"]["x"]["score"] > 0.3
+    # concept 4 never occurs: the all-concepts average counts it as 0 (3/4 of the other)
+    assert got["coverage_all"]["x"]["score"] < 0.8 * got["coverage"]["x"]["score"]

@@ -16,9 +16,10 @@ positions, by game) and returns:
              threshold); null for a feature that never fires;
   explained_fraction   live features (firing at least once) whose label reaches F1 >= 0.7,
              in-sample (the held-out explained fraction is `sae.explain`'s);
-  coverage / reconstruction   Karvonen et al.'s metrics (`sae.concepts.board_metrics`,
-             fitted on set A, scored on set B) for the board state (mine / theirs / empty
-             per square) and the legal moves of the side to move (legal_mine).
+  coverage / coverage_all / reconstruction   Karvonen et al.'s metrics
+             (`sae.concepts.board_metrics`, fitted on set A, scored on set B) for the board
+             state (mine / theirs / empty per square) and the legal moves of the side to move
+             (legal_mine).
 """
 
 from __future__ import annotations
@@ -185,6 +186,7 @@ def analyse(
         "explained_fraction": float(explained.sum() / max(1, live.sum())),
         "families": family_table(auc, labels),
         "coverage": {k: v["score"] for k, v in board["coverage"].items()},
+        "coverage_all": {k: v["score"] for k, v in board["coverage_all"].items()},
         "reconstruction": {k: v["score"] for k, v in board["reconstruction"].items()},
         "board_metrics": board,
     }
@@ -201,6 +203,7 @@ def summary(result: dict) -> dict:
             for f, v in result["families"].items()
         },
         "coverage": result["coverage"],
+        "coverage_all": result["coverage_all"],
         "reconstruction": result["reconstruction"],
         "explained_fraction": result["explained_fraction"],
     }

@@ -7,6 +7,9 @@ fitting set A, is the classifier "activation > t * max". Two disjoint position s
   coverage        on B: for each concept (a square x class, e.g. mine@c3), the best F1 of
                   any latent; the mean over the concepts that occur on B (a never-true one,
                   e.g. empty@c3 at the centre, is left out); the best over t.
+  coverage_all    the same with the mean over ALL the family's concepts, a never-true one
+                  counting F1 0: the original SAE_BoardGameEval average (over 108 board / 36
+                  legal concepts on 6x6, so 104/108 and 32/36 of `coverage` at most).
   reconstruction  on A a latent predicts concept c when, at t, its precision for c is
                   >= 0.95 with >= 10 firings; on B each concept is predicted wherever one of
                   its predicting latents fires; the score is F1 over every (position,
@@ -79,13 +82,14 @@ def karvonen_metrics(
     labels_b: np.ndarray,
     families: dict[str, np.ndarray],
 ) -> dict[str, dict[str, dict]]:
-    """{"coverage": {family: {...}}, "reconstruction": {family: {...}}} for the concept columns
+    """{"coverage", "coverage_all", "reconstruction": {family: {...}}} for the concept columns
     of each family (indices into the label matrices)."""
     top = sc_a.column_max()
     pos_b = labels_b.sum(0)
     tp_b, fires_b = firing_counts(sc_b, top, labels_b)
     tp_a, fires_a = firing_counts(sc_a, top, labels_a)
     cover = {f: [] for f in families}
+    cover_all = {f: [] for f in families}
     recon = {f: [] for f in families}
     for j, t in enumerate(THRESHOLDS):
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -96,11 +100,13 @@ def karvonen_metrics(
         for family, cols in families.items():
             occurs = cols[pos_b[cols] > 0]
             cover[family].append(float(f1[:, occurs].max(0).mean()) if occurs.size else np.nan)
+            cover_all[family].append(float(f1[:, cols].max(0).mean()) if cols.size else np.nan)
             p, y = pred[:, cols], labels_b[:, cols]
             total = p.sum() + y.sum()
             recon[family].append(float(2 * (p & y).sum() / total) if total else np.nan)
     return {
         "coverage": {f: _best(v) for f, v in cover.items()},
+        "coverage_all": {f: _best(v) for f, v in cover_all.items()},
         "reconstruction": {f: _best(v) for f, v in recon.items()},
     }
 

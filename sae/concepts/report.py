@@ -225,6 +225,7 @@ def build_report(dict_path, store: ActivationStore, net, agent: dict, cfg: Conce
         "explained_fraction": result["explained_fraction"],
         "explained_f1": EXPLAINED_F1,
         "coverage": result["coverage"],
+        "coverage_all": result["coverage_all"],
         "reconstruction": result["reconstruction"],
         "board_metrics": result["board_metrics"],
         "baselines": baselines,

@@ -31,8 +31,8 @@ def format_summary(report: dict, explanations: int = 5) -> str:
             f"{v['best_concept'] or '-'} ({v['best_latent']})"
         )
     lines.append("")
-    for metric in ("coverage", "reconstruction"):
-        for fam in report[metric]:
+    for metric in ("coverage", "coverage_all", "reconstruction"):
+        for fam in report.get(metric, {}):  # coverage_all: reports from before it lack it
             lines.append(
                 f"{metric} {fam}: dictionary {_fmt(report[metric][fam])}, neurons "
                 f"{_fmt(neurons.get(metric, {}).get(fam))}, "
