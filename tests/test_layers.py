@@ -42,6 +42,7 @@ LAYERS = (
         (
             "sae.concepts",
             "sae.explain",
+            "sae.frontier",
             "sae.probes",
             "sae.steering",
             "sae.skill",

@@ -1,0 +1,3 @@
+from sae.frontier.report import main
+
+main()

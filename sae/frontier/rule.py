@@ -1,0 +1,64 @@
+"""The rule that names a sweep's best dictionary: meaning first, within fidelity.
+
+1. Eligible: the agent still plays through it (spliced top-1 agreement >= `min_agreement`)
+   and it is sparse enough to read (L0 <= `max_l0`). If none is, every dictionary is, and
+   the choice says so.
+2. Among the eligible, the highest held-out explained fraction (`sae.explain`: live latents
+   with an exact program whose F1 interval's lower bound is >= 0.7 on other games).
+3. Within `margin` of that fraction, the lowest held-out FVU.
+
+FVU alone would pick the widest, densest dictionary; explained fraction alone could pick one
+the agent cannot play through, or one of input-like latents (the random-net row beside it in
+every table says how much of the fraction an untrained net's dictionary reaches too).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    min_agreement: float = 0.95
+    max_l0: float = 64.0
+    margin: float = 0.02
+
+    def describe(self) -> dict:
+        return {
+            **asdict(self),
+            "text": (
+                f"among dictionaries with spliced top-1 agreement >= {self.min_agreement:g} and "
+                f"L0 <= {self.max_l0:g}, the highest explained fraction; within "
+                f"{self.margin:g} of it, the lowest FVU"
+            ),
+        }
+
+
+def _num(x) -> float:
+    return float(x) if isinstance(x, int | float) and math.isfinite(x) else math.nan
+
+
+def choose(records: dict[str, dict], rule: Rule = Rule()) -> dict:
+    """{"best": name, "eligible": [names], "fallback": bool, "best_by_fvu": name}."""
+    measured = {
+        n: r for n, r in records.items() if math.isfinite(_num(r.get("explained_fraction")))
+    }
+    if not measured:
+        raise ValueError("no dictionary has an explained fraction to choose by")
+    eligible = [
+        n
+        for n, r in measured.items()
+        if _num(r.get("agreement")) >= rule.min_agreement and _num(r.get("l0")) <= rule.max_l0
+    ]
+    pool = eligible or list(measured)
+    top = max(_num(measured[n]["explained_fraction"]) for n in pool)
+    near = [n for n in pool if _num(measured[n]["explained_fraction"]) >= top - rule.margin]
+    best = min(near, key=lambda n: (_fvu(measured[n]), n))
+    by_fvu = min(records, key=lambda n: (_fvu(records[n]), n))
+    return {"best": best, "eligible": eligible, "fallback": not eligible, "best_by_fvu": by_fvu}
+
+
+def _fvu(r: dict) -> float:
+    v = _num(r.get("fvu"))
+    return v if math.isfinite(v) else math.inf

@@ -1,0 +1,70 @@
+"""Selection by meaning: the rule picks by explained fraction within fidelity, and
+`python -m sae.frontier` measures a finished sweep end to end, resuming from its reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sae.frontier.rule import Rule, choose
+
+
+def rec(fvu, explained, agreement=0.99, l0=32.0):
+    return {"fvu": fvu, "explained_fraction": explained, "agreement": agreement, "l0": l0}
+
+
+def test_rule_puts_meaning_first_within_fidelity():
+    records = {
+        "dense_best_fvu": rec(0.01, 0.10, l0=200.0),  # too dense to be eligible
+        "unfaithful": rec(0.30, 0.90, agreement=0.80),  # the agent cannot play through it
+        "meaningful": rec(0.06, 0.50),
+        "near_but_better_fvu": rec(0.04, 0.49),  # within the margin: lower FVU wins
+        "plain": rec(0.03, 0.20),
+    }
+    got = choose(records, Rule())
+    assert got["best"] == "near_but_better_fvu" and got["best_by_fvu"] == "dense_best_fvu"
+    assert set(got["eligible"]) == {"meaningful", "near_but_better_fvu", "plain"}
+    assert not got["fallback"]
+    assert choose(records, Rule(margin=0.0))["best"] == "meaningful"
+    # nothing eligible: the choice falls back to all and says so
+    got = choose(records, Rule(min_agreement=0.999))
+    assert got["fallback"] and got["best"] == "unfaithful"
+    with pytest.raises(ValueError, match="explained fraction"):
+        choose({"a": {"fvu": 0.1, "explained_fraction": None}})
+
+
+def test_frontier_command_measures_a_sweep_and_resumes(tmp_path, capsys):
+    from sae.dictionary.cli import main as train_main
+    from sae.frontier.report import main as frontier_main
+    from tests.test_labels import SITE, make_store
+
+    store = make_store(tmp_path, positions=1500)
+    out = tmp_path / "sweep"
+    train_main([
+        "--store", str(store.root), "--site", SITE, "--sweep", "--families", "topk,matryoshka",
+        "--widths", "64", "--ks", "4", "--l1-coeffs", "", "--steps", "30", "--batch-size", "256",
+        "--games", "0", "--positions", "200", "--out", str(out),
+    ])  # fmt: skip
+    args = [str(out), "--positions", "600", "--solver-positions", "40", "--quiet"]
+    frontier_main(args)
+    result = json.loads((out / "frontier.json").read_text())
+    assert set(result["records"]) == {"topk_k4_n64", "matryoshka_k4_n64"}
+    for r in result["records"].values():
+        assert r["site"] == SITE and 0 <= r["explained_fraction"] <= 1
+        for fam in ("board", "legal"):  # the all-concepts average can only be lower
+            assert r["coverage_all"][fam] <= r["coverage"][fam] + 1e-12
+        assert r["fvu"] > 0 and r["l0"] > 0 and "agreement" in r
+    assert result["choice"]["best"] in result["records"]
+    assert {"neurons", "random_net"} <= set(result["baselines"][SITE])
+    table = (out / "frontier.md").read_text()
+    assert "**" + result["choice"]["best"] + "**" in table and "neurons" in table
+    assert (out / "frontier.png").stat().st_size > 0
+    reports = {p: p.stat().st_mtime_ns for p in out.glob("*/*.json") if "dictionary" not in p.name}
+    assert len(reports) >= 4  # concepts.json and explanations.json beside each
+    frontier_main(args)  # a rerun reuses every report
+    assert {p: p.stat().st_mtime_ns for p in reports} == reports
+    heat = tmp_path / "sites.png"
+    frontier_main([*args, "--heatmap", str(heat)])
+    assert heat.stat().st_size > 0
+    capsys.readouterr()
