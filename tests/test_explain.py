@@ -201,7 +201,8 @@ def test_cli_writes_a_report_beside_the_dictionary(tiny, capsys, tmp_path):
     printed = capsys.readouterr().out
     report = json.loads((dict_path.parent / "explanations.json").read_text())
     assert report["kind"] == "explanations" and report["store"]["hash"] == store.hash
-    assert report["positions"]["fit"] + report["positions"]["score"] == report["positions"]["rows"]
+    pos = report["positions"]
+    assert pos["fit"] + pos["score"] == pos["rows"] < pos["drawn"]  # the start position repeats
     assert report["rule"]["min_support"] == 5
     assert {"board", "consequences", "lines", "agent", "solver"} == set(
         report["vocabulary"]["groups"]
@@ -218,3 +219,12 @@ def test_cli_writes_a_report_beside_the_dictionary(tiny, capsys, tmp_path):
     assert "random net" in printed and "neurons blocks.1.mlp_hidden" in printed
     assert json.loads(summary_path.read_text())["dictionaries"][0]["live"] == s["live"]
     assert "NaN" not in (dict_path.parent / "explanations.json").read_text()
+
+
+def test_repeated_boards_count_once_in_the_half_where_they_first_occur():
+    from sae.explain.report import first_occurrences
+
+    me = np.array([1, 2, 1, 3, 2, 1], np.uint64)  # board (1, 9) opens three games
+    opp = np.array([9, 8, 9, 7, 8, 5], np.uint64)
+    keep = first_occurrences(me, opp)
+    assert keep.tolist() == [0, 1, 3, 5]  # the first of each distinct (me, opp) pair

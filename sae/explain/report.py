@@ -102,21 +102,26 @@ class Sample:
     vocab: Vocabulary
     halves: Halves
     seconds: float
+    drawn: int  # sampled positions before repeated boards were dropped
 
     @classmethod
     def draw(cls, store: ActivationStore, cfg: ReportConfig) -> Sample:
         t0 = time.perf_counter()
         rows, set_b = sample_positions(store, cfg.concepts())
+        drawn = len(rows)
+        keep = first_occurrences(store.read("me", rows), store.read("opp", rows))
+        rows, set_b = rows[keep], set_b[keep]
         labels = position_labels(store, rows, cfg.concepts())
         me, opp = store.read("me", rows), store.read("opp", rows)
         policy, value = store.read("policy", rows), store.read("value", rows)
         vocab = build(labels, me, opp, policy, value, store.board_size)
         halves = Halves.build(vocab, set_b, store.read("game", rows))
-        return cls(rows, set_b, vocab, halves, time.perf_counter() - t0)
+        return cls(rows, set_b, vocab, halves, time.perf_counter() - t0, drawn)
 
     def description(self, store: ActivationStore) -> dict:
         games = store.read("game", self.rows)
         return {
+            "drawn": self.drawn,
             "rows": int(len(self.rows)),
             "fit": int((~self.set_b).sum()),
             "score": int(self.set_b.sum()),
@@ -125,6 +130,16 @@ class Sample:
             "solved": int(self.vocab.solved.sum()),
             "split": "heldout",
         }
+
+
+def first_occurrences(me: np.ndarray, opp: np.ndarray) -> np.ndarray:
+    """Sorted indices of the first row of every distinct board. The net, its latents and every
+    predicate are functions of the board, so a repeated board (the start position opens every
+    game) adds no evidence: counted once, and only in the half of the game where it first
+    occurs, so no board chosen on is judged again."""
+    boards = np.stack([np.asarray(me, np.uint64), np.asarray(opp, np.uint64)], 1)
+    _, first = np.unique(boards, axis=0, return_index=True)
+    return np.sort(first)
 
 
 def _triple(result: dict, key: str, i: int) -> list:
@@ -298,8 +313,10 @@ class Run:
         st, sc = self.cfg.explain.stats, self.cfg.explain.search
         return {
             "fires": "activation > 0",
+            "positions": "distinct boards: a repeated board counts once, in the half of the "
+            "game where it first occurs",
             "fit": "programs chosen on half A of the held-out games",
-            "score": "scored on half B (other games)",
+            "score": "scored on half B (other games; boards seen in A are not judged again)",
             "min_support": st.min_support,
             "support": "on B within the scope: the latent fires and is silent on >= min_support "
             "positions each, the program holds and fails on >= min_support each",

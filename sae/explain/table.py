@@ -30,7 +30,8 @@ def format_table(reports: list[dict]) -> str:
     heads = " ".join(f"{t:g}" for t in THRESHOLDS)
     bins = " ".join(b["bin"] for b in first["summary"]["by_rate"])
     lines = [
-        f"positions: {pos['rows']} held-out ({pos['fit']} to choose programs from "
+        f"positions: {pos['rows']} distinct held-out boards of {pos.get('drawn', pos['rows'])} "
+        f"sampled ({pos['fit']} to choose programs from "
         f"{pos['fit_games']} games, {pos['score']} to judge them from {pos['score_games']} "
         f"other games; {pos['solved']} solved endgames)",
         f"explained: {rule['explained']}; support >= {rule['min_support']}; {rule['interval']}",
@@ -49,20 +50,29 @@ def format_table(reports: list[dict]) -> str:
             label = f"  neurons {b['site']}" if kind == "neurons" else "  random net"
             lines.append(_row(label, b))
     for r in reports:
-        explained = [(k, v) for k, v in r["latents"].items() if v["explained"]]
-        explained.sort(key=lambda kv: -(kv[1]["f1"][1] or 0))
-        extra = r["endgame_summary"]["explained"] - r["summary"]["explained"]
-        lines += [
-            "",
-            f"{_name(r)}: {len(explained)} latents explained"
-            f" ({r['summary']['endgame_only']} more only within the solved endgames;"
-            f" endgame scope alone: {r['endgame_summary']['explained']}, {extra:+d})",
-        ]
-        for k, v in explained[:SHOWN_LATENTS]:
-            f1 = v["f1"]
-            lines.append(
-                f"  latent {k} (fires on {100 * v['rate']:.1f}%): {v['program']}  "
-                f"F1 {f1[0]:.3f} [{f1[1]:.3f}, {f1[2]:.3f}], R^2 {v['r2']}, "
-                f"{v['support']['fires']} firings judged; {v.get('does', '')}"
-            )
+        lines += ["", *latent_lines(r)]
     return "\n".join(lines)
+
+
+def latent_lines(r: dict) -> list[str]:
+    """What stops the rest, and the best explained latents of one report."""
+    s, u = r["summary"], r["summary"]["unexplained"]
+    gap = u["mean_fit_minus_heldout_f1"]
+    lines = [
+        f"{_name(r)}: {s['explained']} of {s['live']} live latents explained on all positions, "
+        f"{s['endgame_only']} more only within the solved endgames",
+        f"  unexplained: too rare {u['too_rare']}, too dense {u['too_dense']}, no program "
+        f"splitting the positions {u['no_splitting_program']}, below the bar "
+        f"{u['below_threshold']} ({u['below_threshold_near']} within 0.1 of it); F1 where "
+        f"chosen minus held-out: {'-' if gap is None else f'{gap:.3f}'}",
+    ]
+    shown = [(k, v) for k, v in r["latents"].items() if v["scope"] == "all" and v["explained"]]
+    shown.sort(key=lambda kv: -(kv[1]["f1"][1] or 0))
+    for k, v in shown[:SHOWN_LATENTS]:
+        f1 = v["f1"]
+        lines.append(
+            f"  latent {k} (fires on {100 * v['rate']:.1f}%): {v['program']}  "
+            f"F1 {f1[0]:.3f} [{f1[1]:.3f}, {f1[2]:.3f}], R^2 {v['r2']}, "
+            f"{v['support']['fires']} firings judged; {v.get('does', '')}"
+        )
+    return lines
