@@ -4,8 +4,10 @@
     python -m vis.ship --dry-run           # print the export command only
 
 What ships: the seed's recommended SAEs on blocks.2.resid_post (ReLU + L1, coefficient 3
-and 4, 1024 and 2048 latents: runs/sae_agent/l1_{3,4}_n{1024,2048}), the TopK run with the
-lowest held-out FVU in runs/sae_agent/scaling.json, and the transcoder set runs/transcoders,
+and 4, 1024 and 2048 latents: runs/sae_agent/l1_{3,4}_n{1024,2048}); the best dictionary of
+each --frontier sweep by the rule of `sae.frontier.rule` (its frontier.json, written by
+`python -m sae.frontier`), or, where no frontier has been measured, the TopK run with the
+lowest held-out FVU in runs/sae_agent/scaling.json; and the transcoder set runs/transcoders,
 all exported from the shipped agent's store data/acts/agent. Runs that do not exist yet are
 named and left out; the export itself is `python -m vis.export` (vis/README.md).
 """
@@ -16,11 +18,12 @@ import sys
 from pathlib import Path
 
 from common import cli
-from common.io import CheckpointError
+from common.io import CheckpointError, read_json
 from sae.dictionary.sweep import read_scaling
 from vis.export import main as export_main
 
 RECOMMENDED = ("l1_3_n1024", "l1_3_n2048", "l1_4_n1024", "l1_4_n2048")
+DEFAULT_FRONTIERS = ("runs/frontier", "runs/grid")
 
 
 def best_topk(sweep: Path) -> str | None:
@@ -35,19 +38,30 @@ def best_topk(sweep: Path) -> str | None:
     return min(runs)[1] if runs else None
 
 
-def shipped_sources(sweep: Path, transcoders: Path) -> tuple[list[str], list[str]]:
+def frontier_best(folder: Path) -> Path | None:
+    """The run a measured frontier (folder/frontier.json) chose by its rule, if any."""
+    path = folder / "frontier.json"
+    if not path.exists():
+        return None
+    best = (read_json(path, "frontier").get("choice") or {}).get("best")
+    if not isinstance(best, str) or best not in read_scaling(folder):
+        raise CheckpointError(f"{path} names no run of its sweep as the best ({best!r})")
+    return folder / best
+
+
+def shipped_sources(
+    sweep: Path, transcoders: Path, frontiers: list[Path] = ()
+) -> tuple[list[str], list[str]]:
     """(sources to export, what is missing)."""
-    names = list(RECOMMENDED)
-    top = best_topk(sweep)
-    if top:
-        names.append(top)
+    paths = [sweep / name for name in RECOMMENDED]
+    chosen = [p for p in (frontier_best(f) for f in frontiers) if p is not None]
+    top = None if chosen else best_topk(sweep)
+    paths += chosen or ([sweep / top] if top else [])
     sources, missing = [], []
-    for name in names:
-        (sources if (sweep / name / "dictionary.json").exists() else missing).append(
-            str(sweep / name)
-        )
-    if not top:
-        missing.append(f"a TopK run in {sweep / 'scaling.json'}")
+    for path in dict.fromkeys(paths):
+        (sources if (path / "dictionary.json").exists() else missing).append(str(path))
+    if not chosen and not top:
+        missing.append(f"a frontier.json in {', '.join(map(str, frontiers)) or '(none given)'}")
     if (transcoders / "transcoders.json").exists():
         sources.append(str(transcoders))
     else:
@@ -64,6 +78,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--sweep", default="runs/sae_agent", help="the SAE sweep folder")
     ap.add_argument("--transcoders", default="runs/transcoders", help="the transcoder set")
+    ap.add_argument(
+        "--frontier",
+        action="append",
+        help="a sweep measured by python -m sae.frontier: ships its best by the rule "
+        "(repeatable; default runs/frontier and runs/grid where they hold a frontier.json)",
+    )
     ap.add_argument("--store", default="data/acts/agent", help="the shipped agent's store")
     ap.add_argument(
         "--out", type=cli.out_dir, default="vis/data", help="data folder (default vis/data)"
@@ -71,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dry-run", action="store_true", help="print the export command only")
     args, rest = ap.parse_known_args(argv)
     try:
-        sources, missing = shipped_sources(Path(args.sweep), Path(args.transcoders))
+        frontiers = [Path(f) for f in args.frontier or DEFAULT_FRONTIERS]
+        sources, missing = shipped_sources(Path(args.sweep), Path(args.transcoders), frontiers)
     except CheckpointError as e:
         sys.exit(f"error: {e}")
     for m in missing:
