@@ -19,10 +19,12 @@ report it (exit 1).
 Argparse types that check a value when the command line is read, before any computation:
 `out_file` / `out_dir` (an output path whose folder can be written: checked by creating and
 removing a probe file in the nearest existing folder, so a read-only mount or a root-owned
-folder is caught too; a missing folder on the way is created later, as before), `in_file`,
-`device` (a torch device that exists here), `seed` (0 <= seed < 2**32), `count(lo)`
-(integers >= lo, ASCII digits only, below 2**31), `finite` (a float that is not NaN or
-infinite).
+folder is caught too; a missing folder on the way is created later, as before; '-' means
+stdout for a file), `device` (a torch device that exists here), `seed` (0 <= seed < 2**32),
+`count(lo, hi)` (integers in [lo, hi], ASCII digits only, below 2**31), `finite` (a float
+that is not NaN or infinite). `check_out_file` / `check_out_dir` check an output path a
+command derives (a report beside its dictionary) the same way; a `UsageError` they raise
+after parsing still prints the usage line (`ArgumentParser` remembers the last parser).
 
 `run_child` runs a child command line in its own process group and stops that group when
 this process is interrupted or terminated; the child also asks the kernel to send it SIGTERM
@@ -99,9 +101,8 @@ def _say(line: str) -> None:
 def describe(e: BaseException) -> str:
     """One line for an expected error."""
     if isinstance(e, OSError) and e.filename is not None:
-        names = f"{e.filename}" + (f" -> {e.filename2}" if e.filename2 is not None else "")
-        if len(names) > 300:
-            names = names[:140] + "..." + names[-140:]
+        names = _short(e.filename)
+        names += f" -> {_short(e.filename2)}" if e.filename2 is not None else ""
         return f"{names}: {e.strerror or e}"
     if isinstance(e, MemoryError):
         return f"out of memory{': ' + str(e) if str(e) else ''} (ask for fewer positions or rows)"
@@ -243,7 +244,7 @@ def _stat(path: Path, what: str) -> os.stat_result | None:
         return None
     except OSError as e:
         if e.errno == errno.ENAMETOOLONG:
-            raise UsageError(f"{_lead(what, path)}: a name in it is too long") from None
+            raise UsageError(f"{_lead(what, path)}: a name in the path is too long") from None
         raise UsageError(f"{_lead(what, path)}: {e.strerror}") from None
 
 
@@ -264,14 +265,14 @@ def check_writable_folder(folder: Path, what: str = "", shown: Path | None = Non
 
 
 def _check_name(path: Path, what: str) -> None:
-    name = what or "the path"
+    lead = f"{what}: " if what else ""
     if str(path) == "":
-        raise UsageError(f"{name}: an empty path")
+        raise UsageError(f"{lead}an empty path")
     if len(str(path)) > 4000:
-        raise UsageError(f"{name}: the path is too long ({len(str(path))} characters)")
+        raise UsageError(f"{lead}the path is too long ({len(str(path))} characters)")
     for part in path.parts:
         if len(os.fsencode(part)) > 255:
-            raise UsageError(f"{name}: a name in it is too long ({len(part)} characters)")
+            raise UsageError(f"{lead}a name in the path is too long ({len(part)} characters)")
 
 
 def check_out_file(path: str | os.PathLike, what: str = "") -> Path:
@@ -325,18 +326,8 @@ def _out_dir(text: str) -> str:
     return text
 
 
-def _in_file(text: str) -> str:
-    path = Path(text)
-    if text == "":
-        raise ValueError("an empty path")
-    if len(text) > 4000:
-        raise ValueError(f"the path is too long ({len(text)} characters)")
-    return str(path)
-
-
 out_file = _type(_out_file, "output file")  # '-' (stdout) passes
 out_dir = _type(_out_dir, "output folder")
-in_file = _type(_in_file, "path")
 
 
 def parse_int(text: str, lo: int = 0, hi: int = MAX_INT) -> int:

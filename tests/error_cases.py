@@ -2,14 +2,15 @@
 tests/test_errors.py and of the table in docs/errors.md.
 
 A case runs one command line on a tiny world (`build_world`: a 2-block agent with d_model 16
-and another one, a store of 400 positions, two TopK SAEs in a sweep folder with
-scaling.json, a 2-block transcoder set and a concepts report) after its `setup` made the
-damaged copy it needs in a scratch folder. In a case's arguments `{W}` is the world's
-folder, `{T}` the scratch folder, `{LONG}` a 5,000-character path.
+and another one, a 3-block agent for pipeline.py, a store of 400 positions, two TopK SAEs in
+a sweep folder with scaling.json, a 2-block transcoder set and a concepts report) after its
+`setup` made the damaged copy it needs in a scratch folder. In a case's arguments `{W}` is
+the world's folder, `{T}` the scratch folder, `{LONG}` a 5,000-character path.
 
-    python tests/error_cases.py --world /tmp/w         # build the world only
-    python tests/error_cases.py --table docs/errors.md # run every case as a real command
-                                                       # line and write the table
+    python tests/error_cases.py --world /tmp/w          # build the world only
+    python tests/error_cases.py --table docs/errors.md  # run every case as a real command
+                                                        # line and write the table
+    python tests/error_cases.py --killed docs/errors.md # SIGTERM a running pipeline.py
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,6 +66,8 @@ def build_world(root: Path) -> Path:
     save_agent(AlphaZeroNet(NetConfig(d_model=16, n_blocks=2)).eval(), root / "agent")
     torch.manual_seed(1)
     save_agent(AlphaZeroNet(NetConfig(d_model=16, n_blocks=2)).eval(), root / "other")
+    # pipeline.py's SAE site is blocks.2.resid_post: an agent with a third block for its runs
+    save_agent(AlphaZeroNet(NetConfig(d_model=16, n_blocks=3)).eval(), root / "agent3")
     store = acts_mod.collect(
         root / "agent.json",
         SITES,
@@ -239,6 +243,7 @@ class Case:
     group: str = ""
     cwd: str = ""  # relative to T ("" = the repository root)
     extra: list[str] = field(default_factory=list)  # arguments with spaces
+    notes: bool = False  # the command prints what it does first (vis.ship); the error is last
 
     def argv(self, w: Path, t: Path) -> list[str]:
         fill = {"{W}": str(w), "{T}": str(t), "{LONG}": LONG, "{UNWRITABLE}": UNWRITABLE}
@@ -403,7 +408,7 @@ CASES: list[Case] = [
          set_layers(["../../sae/topk/dictionary", "blocks.1/dictionary"]), "inside"),
     Case("run-name-outside", "scaling.json names a run ../../outside", "vis.ship",
          "--sweep {T}/sweep --transcoders {T}/none --store {W}/store --out {T}/o", 1,
-         "is not a folder name inside the sweep", bad_run_name, "inside"),
+         "is not a folder name inside the sweep", bad_run_name, "inside", notes=True),
     # -- seeds, counts, numbers --
     *[
         Case(f"seed-{cli.replace('.', '-')}", "--seed -1", cli, f"{rest} --seed -1", 2,
@@ -497,6 +502,10 @@ CASES: list[Case] = [
     Case("export-store", "--out an activation store", "vis.export",
          f"{EXPORT} --out {{T}}/store", 1, "holds files that python -m vis.export did not write",
          copy("store", "store"), "foreign"),
+    Case("ship-foreign", "--out a folder holding a user's files", "vis.ship",
+         "--sweep {W}/sae --transcoders {T}/none --store {W}/store --out {T}/folder --quiet "
+         "--positions 20", 1, "holds files that python -m vis.export did not write",
+         a_folder(), "foreign", notes=True),
     Case("export-dot", "--out .", "vis.export", f"{EXPORT} --out .", 2,
          "is the working folder or holds it", export_world, "foreign", cwd="here"),
     Case("export-viewer", "--with-viewer next to a user's index.html", "vis.export",
@@ -527,7 +536,7 @@ def run_real(case: Case, world: Path) -> tuple[Case, int, str, float]:
             cmd, cwd=t / case.cwd if case.cwd else ROOT, env=env, capture_output=True, text=True
         )
         line = one_line(r.stdout + r.stderr).replace(str(world), "W").replace(str(t), "T")
-        line = line.replace(LONG, "/tmp/xxx...x")
+        line = re.sub("x{20,}", "xxx...x", line.replace(LONG, "/tmp/xxx...x"))
         if "Traceback" in r.stderr:
             line = "TRACEBACK: " + line
         return case, r.returncode, line, time.perf_counter() - t0
@@ -591,7 +600,7 @@ def killed_pipeline(world: Path, signum: int = 15) -> str:
     """Run pipeline.py on the world, SIGTERM (or `signum`) its pid alone during the
     activations stage, and report what is left: a markdown transcript."""
     with tempfile.TemporaryDirectory() as t:
-        cmd = [sys.executable, "pipeline.py", "--agent", str(world / "agent")]
+        cmd = [sys.executable, "pipeline.py", "--agent", str(world / "agent3")]
         cmd += ["--positions", "1000000", "--out", f"{t}/p"]
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         proc = subprocess.Popen(

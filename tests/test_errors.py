@@ -43,9 +43,12 @@ def _unwritable() -> bool:
     return False
 
 
-def one_line(r, code: int, needle: str) -> str:
+def one_line(r, code: int, needle: str, notes: bool = False) -> str:
+    """The run ended with `code` and one line holding `needle` (after the usage line of a
+    usage error; after what the command said it does, with `notes`); no traceback."""
     assert "Traceback" not in r.output, r.output
     lines = [x for x in r.lines if not x.startswith(("usage:", " "))]
+    lines = lines[-1:] if notes else lines
     assert (r.rc, len(lines)) == (code, 1), r.output
     assert needle in lines[0], (needle, lines[0])
     return lines[0]
@@ -59,7 +62,7 @@ def test_bad_input_ends_in_one_line(case, world, tmp_path):
         case.setup(world, tmp_path)
     cwd = tmp_path / case.cwd if case.cwd else ROOT
     r = server().run(case.cli, *case.argv(world, tmp_path), cwd=cwd)
-    one_line(r, case.code, case.needle)
+    one_line(r, case.code, case.needle, case.notes)
     if case.group == "foreign":  # refused before any work: nothing written, nothing left
         assert not list(tmp_path.rglob(".*.tmp-*")) and not list(tmp_path.rglob("*/data"))
         for p in tmp_path.rglob("*"):
@@ -152,7 +155,7 @@ def test_output_path_checks(tmp_path):
         (cli.check_out_dir, tmp_path / "f", "is a file; name a folder"),
         (cli.check_out_file, tmp_path / "f" / "x.json", "is a file, not a folder"),
         (cli.check_out_dir, tmp_path / "f" / "sub", "is a file, not a folder"),
-        (cli.check_out_file, tmp_path / ("y" * 300), "a name in it is too long"),
+        (cli.check_out_file, tmp_path / ("y" * 300), "a name in the path is too long"),
         (cli.check_out_file, "/tmp/" + "x/" * 2500, "the path is too long"),
     ):
         with pytest.raises(cli.UsageError, match=needle):
@@ -276,7 +279,7 @@ def test_a_terminated_pipeline_leaves_no_child(world, tmp_path):
     """SIGTERM to pipeline.py alone (not its group) during the activations stage: the running
     child (python -m sae.activations) is stopped before the pipeline exits."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "pipeline.py", "--agent", str(world / "agent")]
+    cmd = [sys.executable, "pipeline.py", "--agent", str(world / "agent3")]
     cmd += ["--positions", "1000000", "--out", str(tmp_path / "p")]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -289,6 +292,7 @@ def test_a_terminated_pipeline_leaves_no_child(world, tmp_path):
             time.sleep(0.1)
         assert child is not None, "the activations stage did not start"
         time.sleep(1.0)  # the child is importing or collecting
+        assert _alive(child) and proc.poll() is None, "the stage ended before the signal"
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:
