@@ -4,6 +4,9 @@
     python pipeline.py --from-scratch       # train a quick agent first (+ ~1 minute)
     python pipeline.py --out runs/p2 --positions 100000
 
+With --ray [ADDRESS] the agent, activations, SAE and transcoder stages run on Ray (one local
+instance that every stage joins, or the cluster at ADDRESS; docs/ray.md).
+
 Stages (each one of the documented commands, run as a child process with its own progress
 bars; outputs under --out):
   agent        the shipped agent (pretrained/agent), or --from-scratch: train_alphazero.py
@@ -36,7 +39,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import cli
+from common import cli, cluster
 from common.io import CheckpointError, atomic_write_json, bundle_paths, read_json
 from sae.dictionary.sweep import run_folders
 from transcoder.set import CONFIG_NAME, layer_stem
@@ -68,10 +71,17 @@ def file_digest(path: Path) -> str:
 
 
 def fingerprint(stage: Stage) -> str:
-    # --resume only says how a rerun continues: the same stage with or without it
-    commands = [[c for c in cmd if c != "--resume"] for cmd in stage.commands]
+    # --resume only says how a rerun continues, --ray where it runs: the same stage either way
+    commands = [_without_ray([c for c in cmd if c != "--resume"]) for cmd in stage.commands]
     parts = [commands, [(str(p), file_digest(p)) for p in stage.inputs]]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _without_ray(cmd: list[str]) -> list[str]:
+    if "--ray" not in cmd:
+        return cmd
+    i = cmd.index("--ray")
+    return cmd[:i] + cmd[i + 2 :]
 
 
 class Pipeline:
@@ -162,9 +172,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--port", type=cli.count(1, 65535), default=8000, help="port in the printed server line"
     )
+    cluster.add_argument(ap)  # passed to the agent, activations, SAE and transcoder stages
     args = ap.parse_args(argv)
     if args.positions < 1000:
         ap.error("--positions must be at least 1000")
+    # one local Ray instance for every stage (each child joins it) instead of one per stage
+    with cluster.session(args.ray if args.ray == cluster.LOCAL else None) as local:
+        ray = cluster.passthrough(local.address if local else args.ray)
+        _run(ap, args, ray)
+
+
+def _run(ap, args, ray: list[str]) -> None:
     py, out = sys.executable, Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pipe = Pipeline(out, py)
@@ -174,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.from_scratch:
         run_dir = out / "agent"
         cmd = [py, "train_alphazero.py", "--preset", "quick", "--out", str(run_dir)]
-        cmd += ["--device", args.device]
+        cmd += ["--device", args.device, *ray]
         if (run_dir / "state" / "state.json").exists():
             cmd.append("--resume")
         agent = run_dir / "agent"
@@ -198,21 +216,21 @@ def main(argv: list[str] | None = None) -> None:
     blocks = [f"blocks.{i}.{k}" for i in range(n_blocks) for k in ("mlp_in", "mlp_out")]
     sites = ",".join([SAE_SITE, *blocks])
     cmd = [py, "-m", "sae.activations", "--checkpoint", str(agent), "--sites", sites]
-    cmd += ["--positions", str(args.positions), "--out", str(store)]
+    cmd += ["--positions", str(args.positions), "--out", str(store), *ray]
     manifest = store / "manifest.json"
     pipe.run(Stage("activations", [cmd], [agent_json], [manifest], shown=str(store)), 2, total)
 
     # 3. the quick SAE grid
     sae_dir = out / "sae"
     cmd = [py, "train_sae.py", "--sweep", "--quick", "--store", str(store), "--site", SAE_SITE]
-    cmd += ["--out", str(sae_dir)]
+    cmd += ["--out", str(sae_dir), *ray]
     scaling = sae_dir / "scaling.json"
     pipe.run(Stage("saes", [cmd], [manifest], [scaling], shown=str(scaling)), 3, total)
 
     # 4. a transcoder per block (quick settings), and their fidelity
     tc_dir = out / "transcoders"
     train_tc = [py, "train_transcoder.py", "--store", str(store), "--all-layers", "--skip"]
-    train_tc += [*QUICK_TRANSCODERS, "--out", str(tc_dir)]
+    train_tc += [*QUICK_TRANSCODERS, "--out", str(tc_dir), *ray]
     evaluate = [py, "-m", "transcoder.evaluate", str(tc_dir), "--store", str(store)]
     evaluate += ["--positions", "2048", "--solver-positions", "300", "--games", "0"]
     stage = Stage(

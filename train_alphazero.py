@@ -3,7 +3,9 @@
 Presets: quick (a few minutes, feeds the pipeline), strong (the shipped agent, ~30 min on
 2 CPU cores), tiny (CI smoke test). Any TrainConfig field can be overridden, e.g.
 `--simulations 64 --root-rule puct`. `--resume` continues a killed run from its last
-completed iteration (replay buffer, optimizer and RNG included).
+completed iteration (replay buffer, optimizer and RNG included). `--ray [ADDRESS]` plays
+the games on Ray actors (a local instance, or the cluster at ADDRESS) and trains here, with
+the same results (docs/ray.md).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import sys
 
 from alphazero.train import PRESETS, TrainConfig, make_config, train
-from common import cli
+from common import cli, cluster
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
     ap.add_argument("--no-progress", action="store_true", help="hide progress bars")
     ap.add_argument("--print-config", action="store_true", help="print the settings and exit")
+    cluster.add_argument(ap)  # self-play on Ray actors, the learner here
     group = ap.add_argument_group(
         "settings (override the preset; defaults shown are the dataclass defaults)"
     )
@@ -41,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
             kind = {"seed": cli.seed, "device": cli.device}.get(f.name, kind)
             group.add_argument(flag, type=kind, default=None, help=f"(default {f.default})")
     return ap
+
+
+def _ray_play(ray_cluster: cluster.Cluster, cfg):
+    """Self-play actors, one per CPU of the cluster (with CUDA, one per GPU)."""
+    from alphazero.selfplay_actors import SelfPlayPool  # imports Ray: only with --ray
+
+    workers = ray_cluster.gpus if cfg.device.startswith("cuda") else ray_cluster.cpus
+    return SelfPlayPool(max(1, workers), cfg.inference_dtype, cfg.device)
 
 
 def _parse_bool(s: str) -> bool:
@@ -75,7 +86,9 @@ def main(argv=None) -> None:
 
         wandb_run = wandb.init(project="othello-alphazero", config=dataclasses.asdict(cfg))
     try:
-        train(cfg, out, resume=args.resume, wandb_run=wandb_run, progress=not args.no_progress)
+        with cluster.session(args.ray) as ray_cluster:
+            play = _ray_play(ray_cluster, cfg) if ray_cluster else None
+            train(cfg, out, args.resume, wandb_run, progress=not args.no_progress, play=play)
     except (FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -104,11 +104,15 @@ class BatchedMCTS:
         num_trees: int,
         cfg: SearchConfig | None = None,
         seed: int | None = None,
+        rngs: list[np.random.Generator] | None = None,
     ):
         self.evaluate = evaluate
         self.n = n
         self.cfg = (cfg or SearchConfig()).validate()
         self.rng = np.random.default_rng(seed)
+        # one generator per slot (self-play seeds each game): a game's root noise then does
+        # not depend on which games share its batch
+        self.rngs = rngs
         A = n * n + 1
         # Fresh simulations per move + the reused subtree (bounded in `advance`) + the root.
         M = 2 * self.cfg.simulations + 2
@@ -232,10 +236,18 @@ class BatchedMCTS:
         live = slots[~self.terminal[slots, 0]]
         if cfg.root_rule == "puct" and cfg.root_noise and live.size:
             legal = self.legal[live, 0]
-            noise = self.rng.gamma(cfg.dirichlet_alpha, 1.0, size=legal.shape) * legal
+            noise = self._draw(live, lambda g, size: g.gamma(cfg.dirichlet_alpha, 1.0, size))
+            noise *= legal
             noise /= noise.sum(axis=1, keepdims=True)
             p = self.P[live, 0]
             self.P[live, 0] = (1 - cfg.noise_fraction) * p + cfg.noise_fraction * noise
+
+    def _draw(self, slots: np.ndarray, draw) -> np.ndarray:
+        """[len(slots), A] random numbers: `draw(generator, size)` from the shared generator,
+        or row by row from each slot's own."""
+        if self.rngs is None:
+            return draw(self.rng, (len(slots), self.A))
+        return np.stack([draw(self.rngs[s], self.A) for s in slots]).reshape(len(slots), self.A)
 
     # -- search ------------------------------------------------------------------------------
     def search(self, slots) -> SearchResult:
@@ -319,7 +331,8 @@ class BatchedMCTS:
 
     def _start_gumbel(self, slots: np.ndarray) -> None:
         legal = self.legal[slots, 0]
-        g = self.rng.gumbel(size=legal.shape).astype(np.float32) * self.cfg.gumbel_scale
+        g = self._draw(slots, lambda r, size: r.gumbel(size=size)).astype(np.float32)
+        g *= self.cfg.gumbel_scale
         self.gumbel[slots] = g
         self.search_visits[slots] = 0
         logits = np.log(np.maximum(self.P[slots, 0], 1e-12))

@@ -1,5 +1,9 @@
-"""Self-play: a fixed number of game slots play in lockstep; a finished game's slot starts a
-new game at once, so every search step evaluates a full batch of leaves.
+"""Self-play: games play in lockstep blocks of `parallel_games`, every search step evaluating
+the leaves of all the block's running games in one batch. Each game draws its random
+opening, its sampled moves and its root noise from its own generator, seeded by (phase seed,
+game number), and a block is the unit of work: the games, and the examples in block order,
+are the same whether one process plays the blocks one after the other or Ray workers share
+them (alphazero.selfplay_actors).
 
 Each searched position becomes a training example: the canonical board, the search policy
 (visit distribution for PUCT, completed-Q policy for Gumbel), and, once the game is over,
@@ -135,6 +139,11 @@ def _finish(
     )
 
 
+def game_rng(seed: int, game: int) -> np.random.Generator:
+    """Game number `game`'s own generator (its opening, sampled moves and root noise)."""
+    return np.random.default_rng([seed, game])
+
+
 def self_play(
     evaluate: Evaluator,
     n: int,
@@ -143,45 +152,84 @@ def self_play(
     seed: int | None = None,
     progress: bool = True,
 ) -> tuple[Examples, SelfPlayStats]:
-    """Play `num_games` complete games and return their examples and statistics."""
-    rng = np.random.default_rng(seed)
-    slots = min(cfg.parallel_games, num_games)
-    mcts = BatchedMCTS(evaluate, n, slots, cfg.search_config(), seed=int(rng.integers(2**63)))
+    """Play `num_games` complete games and return their examples and statistics, block after
+    block (`blocks`): the same games, and the same examples in the same order, as any set of
+    workers playing the blocks and joining them in block order (alphazero.selfplay_actors)."""
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**63))
+    # Counted in moves as they are played (games in lockstep all end near the close, so a
+    # count of finished games sits at 0 and then jumps): the total starts at the most moves
+    # the games can take and drops by the squares a game leaves empty when it ends early.
+    bar = tqdm(
+        total=num_games * (n * n - 4),
+        desc="self-play",
+        unit="move",
+        disable=not progress,
+        leave=False,
+    )
+    played = [play_block(evaluate, n, first, count, cfg, seed, bar) for first, count in
+              blocks(num_games, cfg.parallel_games)]  # fmt: skip
+    bar.close()
+    return join(played, n)
+
+
+def blocks(num_games: int, parallel_games: int) -> list[tuple[int, int]]:
+    """(first game, games) of each block: `parallel_games` games in lockstep, the unit of work.
+    Games are seeded one by one (`game_rng`) and a block's network calls are the same batches
+    wherever it is played, so the games do not depend on who plays which block."""
+    size = max(1, parallel_games)
+    return [(first, min(size, num_games - first)) for first in range(0, num_games, size)]
+
+
+def join(played: list[tuple[Examples, SelfPlayStats]], n: int) -> tuple[Examples, SelfPlayStats]:
+    """The examples and statistics of blocks, in block order."""
+    stats = SelfPlayStats()
+    for _, s in played:
+        stats.games += s.games
+        stats.positions += s.positions
+        stats.black_wins += s.black_wins
+        stats.white_wins += s.white_wins
+        stats.draws += s.draws
+        stats.lengths += s.lengths
+    parts = [ex for ex, _ in played if len(ex)]
+    return (Examples.concat(parts) if parts else _no_examples(n)), stats
+
+
+def play_block(
+    evaluate: Evaluator,
+    n: int,
+    first: int,
+    count: int,
+    cfg: SelfPlayConfig,
+    seed: int,
+    bar=None,
+) -> tuple[Examples, SelfPlayStats]:
+    """Games first..first+count-1 of a self-play phase seeded `seed`, all in lockstep; `bar`
+    (tqdm) counts their moves."""
+    bar = bar if bar is not None else tqdm(total=0, disable=True)
+    slots = count
+    rngs = [game_rng(seed, first + i) for i in range(slots)]
+    mcts = BatchedMCTS(evaluate, n, slots, cfg.search_config(), rngs=rngs)
     solver = Solver(n) if cfg.solve_empties else None
     me, opp = batch.start(slots, n)
     black = np.ones(slots, bool)
     games = [_Game() for _ in range(slots)]
-    started = slots
     running = np.ones(slots, bool)
     stats = SelfPlayStats()
     parts: list[Examples] = []
-    # Counted in moves as they are played (games in lockstep all end near the close, so a
-    # count of finished games sits at 0 and then jumps): the total starts at the most moves
-    # the games can take and drops by the squares a game leaves empty when it ends early.
     squares = n * n - 4
-    bar = tqdm(
-        total=num_games * squares, desc="self-play", unit="move", disable=not progress, leave=False
-    )
-
-    def new_games(ids: np.ndarray) -> None:
-        """Start games in these slots (from seeded random openings if asked)."""
-        m, o = batch.start(len(ids), n)
-        b = np.ones(len(ids), bool)
-        if cfg.opening_plies:  # (no draw otherwise: seeded runs stay as they were)
-            plies = rng.integers(0, cfg.opening_plies + 1, len(ids))
-            for ply in range(cfg.opening_plies):
-                going = (plies > ply) & ~batch.is_terminal(m, o, n)
-                a = batch.sample_actions(batch.legal_action_mask(m, o, n), rng)
-                pm, po = batch.play(m, o, a, n)
-                m, o = np.where(going, pm, m), np.where(going, po, o)
-                b ^= going
-        me[ids], opp[ids], black[ids] = m, o, b
-        bar.total -= int(batch.popcount(m | o).sum()) - 4 * len(ids)  # opening moves
-        for s in ids:
-            games[s] = _Game()
-        mcts.reset(ids, m, o)
-
-    new_games(np.arange(slots))
+    if cfg.opening_plies:  # each game its own 0..opening_plies random plies
+        for s in range(slots):
+            g = rngs[s]
+            for _ in range(int(g.integers(0, cfg.opening_plies + 1))):
+                m, o = me[s : s + 1], opp[s : s + 1]
+                if batch.is_terminal(m, o, n)[0]:
+                    break
+                a = batch.sample_actions(batch.legal_action_mask(m, o, n), g)
+                me[s : s + 1], opp[s : s + 1] = batch.play(m, o, a, n)
+                black[s] = ~black[s]
+        bar.total -= int(batch.popcount(me | opp).sum()) - 4 * slots  # opening moves
+    mcts.reset(np.arange(slots), me, opp)
 
     while running.any():
         live = np.flatnonzero(running)
@@ -197,7 +245,7 @@ def self_play(
                 early = np.flatnonzero(plies < cfg.temperature_plies)
                 for i in early:
                     p = result.visits[i] / result.visits[i].sum()
-                    chosen[i] = rng.choice(len(p), p=p)
+                    chosen[i] = rngs[search[i]].choice(len(p), p=p)
             actions[~forced] = chosen
             for i, s in enumerate(search):
                 g = games[s]
@@ -230,22 +278,17 @@ def self_play(
             stats.draws += black_diff == 0
             stats.lengths.append(g.plies)
             bar.total -= squares + 4 - int(batch.popcount(me[s : s + 1] | opp[s : s + 1])[0])
-            bar.set_postfix(games=f"{stats.games}/{num_games}", refresh=False)
-        restart = ended[: max(0, num_games - started)]
-        running[ended[len(restart) :]] = False
-        if restart.size:
-            started += len(restart)
-            new_games(restart)
-    bar.close()
-    if not parts:
-        A = n * n + 1
-        empty = Examples(
-            np.zeros(0, np.uint64),
-            np.zeros(0, np.uint64),
-            np.zeros((0, A), np.float32),
-            np.zeros(0, np.float32),
-            np.zeros((0, n * n), np.int8),
-            np.zeros(0, np.float32),
-        )
-        return empty, stats
-    return Examples.concat(parts), stats
+        running[ended] = False
+    return (Examples.concat(parts) if parts else _no_examples(n)), stats
+
+
+def _no_examples(n: int) -> Examples:
+    A = n * n + 1
+    return Examples(
+        np.zeros(0, np.uint64),
+        np.zeros(0, np.uint64),
+        np.zeros((0, A), np.float32),
+        np.zeros(0, np.float32),
+        np.zeros((0, n * n), np.int8),
+        np.zeros(0, np.float32),
+    )

@@ -318,8 +318,15 @@ def evaluate_iteration(net, prev_stem, cfg: TrainConfig, seed: int) -> dict:
 
 # -- the loop ---------------------------------------------------------------------------------
 def train(
-    cfg: TrainConfig, out: str | Path, resume: bool = False, wandb_run=None, progress: bool = True
+    cfg: TrainConfig,
+    out: str | Path,
+    resume: bool = False,
+    wandb_run=None,
+    progress: bool = True,
+    play=None,
 ) -> AlphaZeroNet:
+    """`play(net, n, games, selfplay_config, seed, progress) -> (examples, stats)` plays each
+    iteration's games (default: here, `self_play`; alphazero.selfplay_actors on Ray)."""
     run = Run(out)
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -354,6 +361,12 @@ def train(
         )
 
     evaluator = NetEvaluator(net, dtype=cfg.inference_dtype, device=cfg.device)
+
+    def play_here(net, n, games, sp_cfg, seed, progress):
+        evaluator.load(net)
+        return self_play(evaluator, n, games, sp_cfg, seed=seed, progress=progress)
+
+    play = play or play_here
     autocast = cfg.train_autocast and (device.type == "cuda" or cpu_has_bf16())
     # Planned total steps, for the cosine schedule: positions per game ~ (n*n - 4) plies.
     total_steps = int(
@@ -374,7 +387,6 @@ def train(
     for it in bar:
         t0 = time.perf_counter()
         # 1. self-play with the current weights
-        evaluator.load(net)
         sp_cfg = SelfPlayConfig(
             cfg.parallel_games,
             cfg.simulations_at(it),
@@ -383,14 +395,8 @@ def train(
             q_weight=cfg.value_q_weight,
             solve_empties=cfg.solve_empties,
         )
-        examples, sp = self_play(
-            evaluator,
-            cfg.board_size,
-            cfg.games_per_iteration,
-            sp_cfg,
-            seed=int(rng.integers(2**63)),
-            progress=progress,
-        )
+        seed = int(rng.integers(2**63))
+        examples, sp = play(net, cfg.board_size, cfg.games_per_iteration, sp_cfg, seed, progress)
         buffer.add(examples)
         t_selfplay = time.perf_counter() - t0
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from alphazero.model import load_agent
-from common import cli
+from common import cli, cluster
 from common.io import CheckpointError
 from sae.activations.batches import Columns, store_argument
 from sae.activations.store import ActivationStore, StoreError
@@ -58,6 +58,7 @@ def parse_args(argv):
         help="torch device to train on, e.g. cuda (default cpu; batches are read on the CPU)",
     )
     ap.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
+    cluster.add_argument(ap)  # one Ray task per block
     args = ap.parse_args(argv)
     if min(args.steps, args.batch_size, args.k) < 1 or (
         args.latents is not None and args.latents < 1
@@ -120,7 +121,10 @@ def main(argv: list[str] | None = None) -> None:
         f"({args.steps} steps x {args.batch_size}) -> {args.out}"
     )
     try:
-        train(specs, data, cfg, args.out)
+        if args.ray is None:
+            train(specs, data, cfg, args.out)
+        else:
+            _train_on_ray(args.ray, specs, cfg, store, args.out)
     except (TrainingDiverged, CheckpointError, ValueError) as e:
         sys.exit(f"error: {e}")
     written = write_set_config(
@@ -132,3 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     done = [i for i, stem in enumerate(written["layers"]) if stem]
     print(f"wrote {Path(args.out) / 'transcoders.json'} (blocks {done} of {n_blocks})")
     print(f"fidelity: python -m transcoder.evaluate {args.out}")
+
+
+def _train_on_ray(where: str, specs, cfg, store, out) -> None:
+    """Each block's transcoder trained by its own Ray task (sae.dictionary.tasks)."""
+    from sae.dictionary.tasks import train_each  # imports Ray: only with --ray
+
+    with cluster.session(where):
+        train_each(specs, cfg, store, out, columns=True)

@@ -21,7 +21,11 @@ sites in one pass, with its policy and value. See sae.activations.store for the 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +34,7 @@ from tqdm import tqdm
 
 from alphazero.agent import AlphaZeroPlayer
 from alphazero.model import AlphaZeroNet, load_agent
-from common import cli
+from common import cli, cluster
 from common.io import CheckpointError, bundle_paths, settings_diff, sha256_file
 from common.threads import ThreadChooser
 from othello.arena import play_match
@@ -137,6 +141,54 @@ def _chunk_rows(records, first_game: int, source_id: int) -> dict[str, np.ndarra
     }
 
 
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Everything a chunk's games and activations depend on, besides the net and its number."""
+
+    sites: tuple[str, ...]
+    dtype: str
+    sources: tuple[str, ...]  # the mix's sources ...
+    weights: tuple[float, ...]  # ... and their probabilities
+    simulations: int
+    games_per_chunk: int
+    opening_plies: int
+    temperature_plies: int
+    seed: int
+
+
+def play_chunk(net: AlphaZeroNet, plan: ChunkPlan, chunk: int):
+    """(activations per site, metadata) of chunk number `chunk`: its games are seeded by
+    (seed, chunk) alone and its positions evaluated in the same batches wherever it runs, so
+    chunks can be played anywhere and appended in order (sae.activations.sharded). Game ids
+    count from 0 within the chunk."""
+    rng = np.random.default_rng([plan.seed, chunk])
+    source = plan.sources[int(rng.choice(len(plan.sources), p=np.array(plan.weights)))]
+    match_seed = int(rng.integers(2**31))
+    p1, p2 = _players(net, source, plan.simulations, plan.temperature_plies, match_seed)
+    result = play_match(
+        p1,
+        p2,
+        plan.games_per_chunk,
+        net.cfg.board_size,
+        plan.opening_plies,
+        match_seed,
+        progress=False,
+        record=True,
+    )
+    meta = _chunk_rows(result.records, 0, SOURCES.index(source))
+    acts, legal, policy, value = evaluate_positions(
+        net, meta["me"], meta["opp"], list(plan.sites), plan.dtype
+    )
+    meta.update(legal=legal, policy=policy, value=value)
+    return acts, meta
+
+
+def chunks_here(net: AlphaZeroNet, plan: ChunkPlan, first: int) -> Iterator:
+    """Chunks first, first + 1, ... played in this process."""
+    for chunk in itertools.count(first):
+        yield play_chunk(net, plan, chunk)
+
+
 def collect(
     checkpoint: str | Path,
     sites: list[str],
@@ -152,8 +204,10 @@ def collect(
     heldout_fraction: float = 0.1,
     seed: int = 0,
     progress: bool = True,
+    chunks=chunks_here,
 ) -> ActivationStore:
-    """Create (or resume, or just open when complete) the store at `out`."""
+    """Create (or resume, or just open when complete) the store at `out`. `chunks(net, plan,
+    first)` yields the chunks from number `first` on, in order (on Ray: sae.activations.sharded)."""
     weights, _ = bundle_paths(checkpoint)
     net, _ = load_agent(checkpoint)
     net._check_sites(sites)
@@ -200,32 +254,35 @@ def collect(
         info = {**settings, "chunks": 0}
         writer = StoreWriter.create(out, sites_dims, positions, dtype, net.cfg.board_size, info)
 
-    names = list(weights_mix)
-    probs = np.array([weights_mix[k] for k in names])
+    plan = ChunkPlan(
+        tuple(sites),
+        dtype,
+        tuple(weights_mix),
+        tuple(weights_mix.values()),
+        simulations,
+        games_per_chunk,
+        opening_plies,
+        temperature_plies,
+        seed,
+    )
     bar = tqdm(total=positions, initial=writer.count, desc="positions", disable=not progress)
-    while not writer.full:
-        chunk = int(writer.manifest["chunks"])
-        rng = np.random.default_rng([seed, chunk])
-        source = names[int(rng.choice(len(names), p=probs))]
-        match_seed = int(rng.integers(2**31))
-        p1, p2 = _players(net, source, simulations, temperature_plies, match_seed)
-        result = play_match(
-            p1,
-            p2,
-            games_per_chunk,
-            net.cfg.board_size,
-            opening_plies,
-            match_seed,
-            progress=False,
-            record=True,
-        )
-        meta = _chunk_rows(result.records, int(writer.manifest["games"]), SOURCES.index(source))
-        acts, legal, policy, value = evaluate_positions(net, meta["me"], meta["opp"], sites, dtype)
-        meta.update(legal=legal, policy=policy, value=value)
-        writer.manifest["chunks"] = chunk + 1
-        bar.update(writer.append(acts, meta, games_per_chunk))
+    first = int(writer.manifest["chunks"])
+    nothing = (c for c in ())  # a resumed store may be full, only not finalised
+    with contextlib.closing(chunks(net, plan, first) if not writer.full else nothing) as played:
+        for chunk, (acts, meta) in zip(itertools.count(first), played):
+            meta["game"] = meta["game"] + int(writer.manifest["games"])  # (Ray: read-only)
+            writer.manifest["chunks"] = chunk + 1
+            bar.update(writer.append(acts, meta, games_per_chunk))
+            if writer.full:
+                break
     bar.close()
     return writer.finalize(heldout_fraction, seed)
+
+
+def _ray_chunks(ray_cluster):
+    from sae.activations.sharded import chunks_on_ray  # imports Ray: only with --ray
+
+    return chunks_on_ray(ray_cluster.cpus, play_chunk)
 
 
 def default_checkpoint() -> Path | None:
@@ -279,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--heldout", type=float, default=0.1, help="fraction of games held out")
     ap.add_argument("--seed", type=cli.seed, default=0)
+    cluster.add_argument(ap)  # chunks played by Ray workers, committed here
     args = ap.parse_args(argv)
     checkpoint = args.checkpoint or default_checkpoint()
     if checkpoint is None:
@@ -295,20 +353,22 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or f"data/acts/{Path(checkpoint).with_suffix('').name}"
     cli.check_out_dir(out, "--out")
     try:
-        store = collect(
-            checkpoint,
-            sites,
-            args.positions,
-            out,
-            dtype=args.dtype,
-            mix=args.mix,
-            simulations=args.simulations,
-            games_per_chunk=args.games_per_chunk,
-            opening_plies=args.opening_plies,
-            temperature_plies=args.temperature_plies,
-            heldout_fraction=args.heldout,
-            seed=args.seed,
-        )
+        with cluster.session(args.ray) as ray_cluster:
+            store = collect(
+                checkpoint,
+                sites,
+                args.positions,
+                out,
+                dtype=args.dtype,
+                mix=args.mix,
+                simulations=args.simulations,
+                games_per_chunk=args.games_per_chunk,
+                opening_plies=args.opening_plies,
+                temperature_plies=args.temperature_plies,
+                heldout_fraction=args.heldout,
+                seed=args.seed,
+                chunks=_ray_chunks(ray_cluster) if ray_cluster else chunks_here,
+            )
     except (CheckpointError, StoreError, ValueError) as e:
         sys.exit(f"error: {e}")
     split = store.manifest["split"]

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from alphazero.model import load_agent
-from common import cli
+from common import cli, cluster
 from common.io import CheckpointError, atomic_write_json, remove_stale_temp
 from sae.activations.batches import Pairs, store_argument
 from sae.activations.store import ActivationStore, StoreError
@@ -112,6 +112,7 @@ def parse_args(argv):
         help="torch device to train on, e.g. cuda (default cpu; batches are read on the CPU)",
     )
     ap.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
+    cluster.add_argument(ap)  # one Ray task per dictionary
     args = ap.parse_args(argv)
     if min(args.latents, args.batch_size, args.checkpoint_every, args.steps or 1) < 1:
         ap.error("--latents, --batch-size, --steps and --checkpoint-every must be positive")
@@ -163,17 +164,37 @@ def main(argv: list[str] | None = None) -> None:
         checkpoint_every=args.checkpoint_every,
         device=args.device,
     )
+    if args.ray is not None:
+        scaling = _train_on_ray(args, specs, cfg, store)
+    else:
+        scaling = _train_here(args, specs, cfg, store)
+    if scaling is None:  # --no-eval
+        return
+    print(format_table(scaling))
+    if args.sweep:
+        remove_stale_temp(args.out)  # e.g. a scaling.json temporary from a killed sweep
+        atomic_write_json(Path(args.out) / "scaling.json", scaling)
+        for path in plot_scaling(scaling, args.out):
+            print(f"wrote {path}")
+        pair = best_pair(scaling)
+        if pair:
+            print("\nbest L1 and TopK at similar L0 (held-out):")
+            print(format_table({name: scaling[name] for name in pair}))
+
+
+def _train_here(args, specs, cfg, store) -> dict | None:
+    """Every run from one pass over the store, then each evaluated: the scaling rows."""
     data = Pairs.from_store(store, args.site)
     print(
         f"{len(specs)} run(s) on {data.n_rows} training rows of {args.site} "
-        f"({steps} steps x {args.batch_size}) -> {args.out}"
+        f"({cfg.steps} steps x {args.batch_size}) -> {args.out}"
     )
     try:
         trained = {k: v.cpu() for k, v in train(specs, data, cfg, args.out).items()}
     except (TrainingDiverged, CheckpointError, ValueError) as e:
         sys.exit(f"error: {e}")
     if args.no_eval:
-        return
+        return None
     if store.checkpoint is None:
         sys.exit(f"error: {args.store} records no agent checkpoint to evaluate with")
     try:
@@ -193,16 +214,22 @@ def main(argv: list[str] | None = None) -> None:
         history_path = Path(args.out) / spec.name / "log.json"
         history = json.loads(history_path.read_text())
         scaling[spec.name] = summary_row(spec, metrics, history)
-    print(format_table(scaling))
-    if args.sweep:
-        remove_stale_temp(args.out)  # e.g. a scaling.json temporary from a killed sweep
-        atomic_write_json(Path(args.out) / "scaling.json", scaling)
-        for path in plot_scaling(scaling, args.out):
-            print(f"wrote {path}")
-        pair = best_pair(scaling)
-        if pair:
-            print("\nbest L1 and TopK at similar L0 (held-out):")
-            print(format_table({name: scaling[name] for name in pair}))
+    return scaling
+
+
+def _train_on_ray(args, specs, cfg, store) -> dict | None:
+    """Each run trained and evaluated by its own Ray task (sae.dictionary.tasks)."""
+    from sae.dictionary.tasks import train_each  # imports Ray: only with --ray
+
+    if not args.no_eval and store.checkpoint is None:
+        sys.exit(f"error: {args.store} records no agent checkpoint to evaluate with")
+    evaluation = dict(positions=args.positions, games=args.games, seed=args.seed)
+    try:
+        with cluster.session(args.ray):
+            rows = train_each(specs, cfg, store, args.out, None if args.no_eval else evaluation)
+    except (TrainingDiverged, CheckpointError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    return None if args.no_eval else rows
 
 
 if __name__ == "__main__":
