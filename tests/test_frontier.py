@@ -68,3 +68,29 @@ def test_frontier_command_measures_a_sweep_and_resumes(tmp_path, capsys):
     frontier_main([*args, "--heatmap", str(heat)])
     assert heat.stat().st_size > 0
     capsys.readouterr()
+
+
+def test_ship_takes_each_frontiers_best_and_refuses_a_foreign_name(tmp_path):
+    from common.io import CheckpointError
+    from vis.ship import shipped_sources
+
+    sweep, front = tmp_path / "sae_agent", tmp_path / "frontier"
+    for folder, runs in ((sweep, ("l1_3_n1024", "topk_k32_n1024")), (front, ("a", "b"))):
+        for name in runs:
+            (folder / name).mkdir(parents=True)
+            (folder / name / "dictionary.json").write_text("{}")
+        scaling = {
+            n: {"architecture": "relu" if n.startswith("l1") else "topk", "fvu": 0.1 + i}
+            for i, n in enumerate(runs)
+        }
+        (folder / "scaling.json").write_text(json.dumps(scaling))
+    # no frontier measured: the seed's L1 dictionaries and the TopK run with the lowest FVU
+    sources, missing = shipped_sources(sweep, tmp_path / "none", [front])
+    assert sources == [str(sweep / "l1_3_n1024"), str(sweep / "topk_k32_n1024")]
+    (front / "frontier.json").write_text(json.dumps({"choice": {"best": "b"}}))
+    sources, missing = shipped_sources(sweep, tmp_path / "none", [front])
+    assert sources == [str(sweep / "l1_3_n1024"), str(front / "b")]
+    assert str(sweep / "l1_4_n2048") in missing and str(tmp_path / "none") in missing
+    (front / "frontier.json").write_text(json.dumps({"choice": {"best": "../elsewhere"}}))
+    with pytest.raises(CheckpointError, match="names no run"):
+        shipped_sources(sweep, tmp_path / "none", [front])
