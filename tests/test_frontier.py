@@ -59,6 +59,9 @@ def test_frontier_command_measures_a_sweep_and_resumes(tmp_path, capsys):
     assert {"neurons", "random_net"} <= set(result["baselines"][SITE])
     table = (out / "frontier.md").read_text()
     assert "**" + result["choice"]["best"] + "**" in table and "neurons" in table
+    best_board = max(r["coverage_all"]["board"] for r in result["records"].values())
+    assert "best over the sweep (each column's own best) | | | | | | | | " in table
+    assert f"/ {best_board:.3f}" in table or f"{best_board:.3f} /" in table
     assert (out / "frontier.png").stat().st_size > 0
     reports = {p: p.stat().st_mtime_ns for p in out.glob("*/*.json") if "dictionary" not in p.name}
     assert len(reports) >= 4  # concepts.json and explanations.json beside each

@@ -96,18 +96,23 @@ class Measurer:
     def explanations(self, dict_path: Path, sha: str | None) -> dict:
         out = dict_path.parent / "explanations.json"
         old = _reusable(out, sha, None)
-        stats = self.explain_cfg.explain.stats
-        if (
-            old is not None
-            and old["positions"].get("rows") == self.rows
-            and old["rule"].get("f1_threshold") == stats.f1_threshold
-            and old["rule"].get("min_support") == stats.min_support
-        ):
+        if old is not None and old.get("frontier_sample") == self.sample_key():
             return old
         report = self.explainer.report(dict_path)
         report["dictionary"]["sha256"] = sha
+        report["frontier_sample"] = self.sample_key()  # what a rerun checks before reusing it
         atomic_write_json(out, report)
         return report
+
+    def sample_key(self) -> dict:
+        stats = self.explain_cfg.explain.stats
+        return {
+            "positions": self.cfg.positions,
+            "solver_positions": self.cfg.solver_positions,
+            "seed": self.cfg.seed,
+            "min_support": stats.min_support,
+            "f1_threshold": stats.f1_threshold,
+        }
 
 
 def _reusable(path: Path, sha: str | None, positions: dict | None) -> dict | None:

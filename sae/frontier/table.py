@@ -33,11 +33,30 @@ def row(name: str, r: dict, bold: bool = False) -> str:
     )
 
 
+def best_over(records: dict) -> dict:
+    """Each Karvonen metric's best over the sweep, as the published anchors are (each the best
+    of many SAEs, possibly a different one per metric)."""
+    out = {}
+    for key in ("coverage", "coverage_all", "reconstruction"):
+        out[key] = {}
+        for fam in ("board", "legal"):
+            vals = [(r.get(key) or {}).get(fam) for r in records.values()]
+            vals = [v for v in vals if isinstance(v, int | float) and math.isfinite(v)]
+            out[key][fam] = max(vals) if vals else None
+    return out
+
+
 def format_table(result: dict) -> str:
     choice = result["choice"]
     lines = [HEAD, "|---" * (HEAD.count("|") - 1) + "|"]
     for name, r in sorted(result["records"].items(), key=lambda kv: kv[1].get("fvu") or 0):
         lines.append(row(name, r, bold=name == choice["best"]))
+    best = best_over(result["records"])
+    lines.append(
+        "| best over the sweep (each column's own best) | | | | | | | | "
+        f"{_pair(best['coverage'])} | {_pair(best['coverage_all'])} | "
+        f"{_pair(best['reconstruction'])} | | |"
+    )
     for site, kinds in result.get("baselines", {}).items():
         for kind, b in kinds.items():
             label = f"{'neurons' if kind == 'neurons' else 'random net'} ({b.get('site') or site})"
