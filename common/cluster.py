@@ -91,9 +91,8 @@ def _host_port(text: str) -> tuple[str, int | None]:
 
 
 def worker_env() -> dict:
-    """The runtime environment of every worker: the toolkit importable from this checkout, no
-    progress bars (the driver shows the progress; bars of many workers would interleave)."""
-    return {"env_vars": {"PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}}
+    """The runtime environment of every worker: the toolkit importable from this checkout."""
+    return {"env_vars": {"PYTHONPATH": str(ROOT)}}
 
 
 def init_local(**kwargs) -> None:
@@ -102,7 +101,7 @@ def init_local(**kwargs) -> None:
 
     kwargs.setdefault("include_dashboard", False)
     kwargs.setdefault("runtime_env", worker_env())
-    ray.init(**kwargs)
+    ray.init(address="local", **kwargs)  # a new instance, even beside a `ray start` one
 
 
 @dataclass
@@ -178,6 +177,8 @@ def _connect(where: str) -> None:
         return
     why = done.get("error")
     reason = " ".join(str(why).split())[:300] if why else f"no answer in {CONNECT_SECONDS:.0f} s"
+    if not os.environ.get("RAY_AUTH_MODE"):  # what a cluster with token authentication needs
+        reason += "; with token authentication set RAY_AUTH_MODE=token and the token (docs/ray.md)"
     raise ClusterError(f"--ray {where}: could not join a Ray cluster there ({reason})")
 
 

@@ -22,7 +22,9 @@ Resources: one CPU per task, and one GPU with `--device cuda`. Only imported wit
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 from dataclasses import asdict
 from pathlib import Path
@@ -93,7 +95,10 @@ def _run(
         data = Columns.from_store(store, [d.in_site, d.out_site])
     else:
         data = Pairs.from_store(store, d.in_site)
-    trained = train([spec], data, cfg, out)[spec.name].cpu()
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
+        # no progress bars from the workers (the driver counts runs; the settings, which
+        # record `progress`, stay those of the local path)
+        trained = train([spec], data, cfg, out)[spec.name].cpu()
     if evaluation is None:
         return None
     net, _ = load_agent(store.checkpoint)
