@@ -203,6 +203,8 @@ def test_one_and_three_selfplay_workers_fill_the_same_replay_buffer(ray_local, t
 
 
 def test_a_selfplay_actor_killed_mid_block_is_replaced_and_the_games_are_the_same(ray_local):
+    import ray
+
     from alphazero.selfplay_actors import SelfPlayPool
 
     torch.manual_seed(1)
@@ -211,17 +213,21 @@ def test_a_selfplay_actor_killed_mid_block_is_replaced_and_the_games_are_the_sam
     pool = SelfPlayPool(2, "float32")
     try:
         thread, out = _in_thread(pool, net, 6, 9, cfg, seed=5, progress=False)
-        _kill_when_running("SelfPlayWorker.play")
-        (ex, stats) = _joined(thread, out)
+        _kill_when_running("SelfPlayWorker.play")  # kill -9 of its process
+        killed = _joined(thread, out)
         assert pool.workers.replaced >= 1
+        ray.kill(pool.workers.actors[0])  # `ray.kill` of an actor: gone for good
+        again = pool(net, 6, 9, cfg, seed=5, progress=False)
+        assert pool.workers.replaced >= 2
     finally:
         pool.close()
     from alphazero.inference import NetEvaluator
 
     ref, ref_stats = self_play(NetEvaluator(net, "float32"), 6, 9, cfg, seed=5, progress=False)
-    assert stats.games == ref_stats.games == 9 and stats.lengths == ref_stats.lengths
-    for field in ("me", "opp", "policy", "outcome", "ownership", "margin"):
-        assert np.array_equal(getattr(ex, field), getattr(ref, field)), field
+    for ex, stats in (killed, again):
+        assert stats.games == ref_stats.games == 9 and stats.lengths == ref_stats.lengths
+        for field in ("me", "opp", "policy", "outcome", "ownership", "margin"):
+            assert np.array_equal(getattr(ex, field), getattr(ref, field)), field
 
 
 # -- activation collection ------------------------------------------------------------------------
