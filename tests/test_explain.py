@@ -228,3 +228,13 @@ def test_repeated_boards_count_once_in_the_half_where_they_first_occur():
     opp = np.array([9, 8, 9, 7, 8, 5], np.uint64)
     keep = first_occurrences(me, opp)
     assert keep.tolist() == [0, 1, 3, 5]  # the first of each distinct (me, opp) pair
+
+
+def test_fires_above_keeps_the_strong_entries_by_the_choosing_half():
+    from sae.explain.explainer import strong_entries
+
+    acts = np.array([[0.1, 2.0], [0.5, 0.0], [1.0, 0.4], [3.0, 1.0]], np.float32)
+    fit = np.array([True, True, True, False])  # row 3 is judged, its 3.0 not a reference
+    kept = strong_entries(SortedColumns.from_dense(acts), fit, 0.4)
+    assert (kept.columns([0, 1]) > 0).tolist() == [[False, True], [True, False], [True, False],
+                                                    [True, True]]  # fmt: skip

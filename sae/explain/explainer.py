@@ -35,6 +35,21 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 class ExplainConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
+    # "fires" = activation above this fraction of the feature's largest activation on the
+    # fitting half (0: above zero, the default; a diagnostic of whether only strong firing
+    # is explainable)
+    fires_above: float = 0.0
+
+
+def strong_entries(pos: SortedColumns, fit: np.ndarray, fraction: float) -> SortedColumns:
+    """The entries above `fraction` of each column's largest value on the fitting rows."""
+    on_fit = fit[pos.rows]
+    top = np.zeros(pos.n_cols, np.float32)
+    np.maximum.at(top, pos.col[on_fit], pos.vals[on_fit])
+    keep = pos.vals > fraction * top[pos.col]
+    return SortedColumns.from_coo(
+        pos.rows[keep], pos.col[keep], pos.vals[keep], pos.n_rows, pos.n_cols
+    )
 
 
 @dataclass
@@ -79,6 +94,8 @@ def explain(columns: SortedColumns, halves: Halves, cfg: ExplainConfig) -> dict:
     """Per scope, per feature: the chosen program and its held-out scores (arrays [L])."""
     pos = columns.positive()
     fit, score = halves.fit, ~halves.fit
+    if cfg.fires_above > 0:
+        pos = strong_entries(pos, fit, cfg.fires_above)
     out = {"rate": np.diff(pos.colptr) / max(columns.n_rows, 1)}
     sc, st = cfg.search, cfg.stats
     for scope in SCOPES:

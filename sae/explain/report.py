@@ -312,7 +312,9 @@ class Run:
     def rule(self) -> dict:
         st, sc = self.cfg.explain.stats, self.cfg.explain.search
         return {
-            "fires": "activation > 0",
+            "fires": "activation > 0"
+            if not self.cfg.explain.fires_above
+            else f"activation > {self.cfg.explain.fires_above} x its largest on half A",
             "positions": "distinct boards: a repeated board counts once, in the half of the "
             "game where it first occurs",
             "fit": "programs chosen on half A of the held-out games",
@@ -351,7 +353,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--threshold", type=float, default=st.f1_threshold, help="F1 lower bound")
     ap.add_argument("--resamples", type=int, default=st.resamples, help="bootstrap replicates")
     ap.add_argument("--max-literals", type=int, default=s.max_literals)
-    ap.add_argument("--beam", type=int, default=s.beam)
+    ap.add_argument("--max-terms", type=int, default=s.max_terms)
+    ap.add_argument("--max-term-literals", type=int, default=s.max_term_literals)
+    ap.add_argument("--beam", type=int, default=s.beam, help="programs kept per size")
+    ap.add_argument(
+        "--candidates", type=int, default=s.candidates, help="candidate literals per latent"
+    )
+    ap.add_argument(
+        "--fires-above",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="a diagnostic: 'fires' = activation above this fraction of the latent's largest "
+        "on the choosing half (default 0: above zero)",
+    )
     ap.add_argument("--no-neurons", action="store_true", help="skip the neuron baseline")
     ap.add_argument(
         "--random-net",
@@ -367,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--seed", type=cli.seed, default=0)
     ap.add_argument("--device", type=cli.device, default="cpu", help="torch device (default cpu)")
+    ap.add_argument(
+        "--no-reports",
+        action="store_true",
+        help="do not write explanations.json beside the dictionaries (the table only)",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     return ap
 
@@ -378,16 +398,26 @@ def config_from_args(ap, args) -> ReportConfig:
         ap.error("--solver-positions >= 0, --effect-positions >= 1, --random-net-steps >= 1")
     if args.min_support < 1 or args.resamples < 10 or args.max_literals < 1 or args.beam < 1:
         ap.error("--min-support >= 1, --resamples >= 10, --max-literals >= 1, --beam >= 1")
+    if min(args.max_terms, args.max_term_literals, args.candidates) < 1:
+        ap.error("--max-terms, --max-term-literals and --candidates must be >= 1")
+    if not 0 <= args.fires_above < 1:
+        ap.error("--fires-above must be in [0, 1)")
     if not 0 < args.threshold <= 1:
         ap.error("--threshold must be in (0, 1]")
     if args.json not in (None, "-"):
         ap.error("--json takes '-' (stdout); reports go beside each dictionary")
-    search = SearchConfig(max_literals=args.max_literals, beam=args.beam)
+    search = SearchConfig(
+        max_literals=args.max_literals,
+        max_terms=args.max_terms,
+        max_term_literals=args.max_term_literals,
+        beam=args.beam,
+        candidates=args.candidates,
+    )
     stats = StatsConfig(args.min_support, args.threshold, args.resamples, args.seed)
     return ReportConfig(
         positions=args.positions,
         solver_positions=args.solver_positions,
-        explain=ExplainConfig(search, stats),
+        explain=ExplainConfig(search, stats, args.fires_above),
         neurons=not args.no_neurons,
         random_net=args.random_net,
         random_net_cfg=RandomNetConfig(steps=args.random_net_steps, seed=args.seed),
@@ -402,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
     cfg = config_from_args(ap, args)
-    for path in args.dictionaries:  # each report goes beside its dictionary
+    for path in [] if args.no_reports else args.dictionaries:  # reports go beside them
         cli.check_out_file(bundle_paths(path)[1].parent / "explanations.json", "the report")
     reports = []
     try:
@@ -415,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         run = Run(store, net.to(args.device), agent, cfg)
         for path in tqdm(args.dictionaries, desc="dictionaries", disable=not cfg.progress):
             report = run.report(path)
-            atomic_write_json(bundle_paths(path)[1].parent / "explanations.json", report)
+            if not args.no_reports:
+                atomic_write_json(bundle_paths(path)[1].parent / "explanations.json", report)
             reports.append(report)
     except (CheckpointError, StoreError, ReportError, UnknownConcept) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -428,10 +459,16 @@ def main(argv: list[str] | None = None) -> int:
                 "dictionaries": table,
                 "reports": [
                     {
-                        "dictionary": r["dictionary"],
-                        "baselines": r["baselines"],
-                        "positions": r["positions"],
-                    }
+                        k: r[k]
+                        for k in (
+                            "dictionary",
+                            "positions",
+                            "rule",
+                            "summary",
+                            "endgame_summary",
+                            "baselines",
+                        )
+                    }  # fmt: skip
                     for r in reports
                 ],
             },
