@@ -167,8 +167,10 @@ def self_play(
         disable=not progress,
         leave=False,
     )
-    played = [play_block(evaluate, n, first, count, cfg, seed, bar) for first, count in
-              blocks(num_games, cfg.parallel_games)]  # fmt: skip
+    played = [
+        play_block(evaluate, n, first, count, cfg, seed, bar)
+        for first, count in blocks(num_games, cfg.parallel_games)
+    ]
     bar.close()
     return join(played, n)
 
