@@ -19,12 +19,13 @@ def test_rule_puts_meaning_first_within_fidelity():
         "dense_best_fvu": rec(0.01, 0.10, l0=200.0),  # too dense to be eligible
         "unfaithful": rec(0.30, 0.90, agreement=0.80),  # the agent cannot play through it
         "meaningful": rec(0.06, 0.50),
-        "near_but_better_fvu": rec(0.04, 0.49),  # within the margin: lower FVU wins
+        "near_but_better_fvu": rec(0.04, 0.46),  # within 10% of 0.50: lower FVU wins
+        "outside_margin": rec(0.035, 0.44),  # 12% below: meaning wins over its FVU
         "plain": rec(0.03, 0.20),
     }
     got = choose(records, Rule())
     assert got["best"] == "near_but_better_fvu" and got["best_by_fvu"] == "dense_best_fvu"
-    assert set(got["eligible"]) == {"meaningful", "near_but_better_fvu", "plain"}
+    assert set(got["eligible"]) == {"meaningful", "near_but_better_fvu", "outside_margin", "plain"}
     assert not got["fallback"]
     assert choose(records, Rule(margin=0.0))["best"] == "meaningful"
     # nothing eligible: the choice falls back to all and says so
@@ -62,7 +63,7 @@ def test_frontier_command_measures_a_sweep_and_resumes(tmp_path, capsys):
     best_board = max(r["coverage_all"]["board"] for r in result["records"].values())
     assert "best over the sweep (each column's own best) | | | | | | | | " in table
     assert f"/ {best_board:.3f}" in table or f"{best_board:.3f} /" in table
-    assert (out / "frontier.png").stat().st_size > 0
+    assert (out / "frontier_meaning.png").stat().st_size > 0
     reports = {p: p.stat().st_mtime_ns for p in out.glob("*/*.json") if "dictionary" not in p.name}
     assert len(reports) >= 4  # concepts.json and explanations.json beside each
     frontier_main(args)  # a rerun reuses every report

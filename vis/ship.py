@@ -23,7 +23,7 @@ from sae.dictionary.sweep import read_scaling
 from vis.export import main as export_main
 
 RECOMMENDED = ("l1_3_n1024", "l1_3_n2048", "l1_4_n1024", "l1_4_n2048")
-DEFAULT_FRONTIERS = ("runs/frontier", "runs/grid")
+DEFAULT_FRONTIERS = ("runs/frontier/families", "runs/grid")
 
 
 def best_topk(sweep: Path) -> str | None:
@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--frontier",
         action="append",
-        help="a sweep measured by python -m sae.frontier: ships its best by the rule "
-        "(repeatable; default runs/frontier and runs/grid where they hold a frontier.json)",
+        help="a sweep measured by python -m sae.frontier: ships its best by the rule (repeatable; "
+        "default runs/frontier/families and runs/grid where they hold a frontier.json)",
     )
     ap.add_argument("--store", default="data/acts/agent", help="the shipped agent's store")
     ap.add_argument(

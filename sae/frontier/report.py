@@ -13,7 +13,8 @@ baselines come once per site. Reports already beside a dictionary for the same w
 the same positions are reused, so an interrupted run resumes where it stopped.
 
 Writes beside each sweep's scaling.json: frontier.json (the records, the baselines, the rule
-and its choice), frontier.md (the table) and frontier.png (explained fraction against FVU).
+and its choice), frontier.md (the table) and frontier_meaning.png (explained fraction against
+FVU; frontier.png is the sweep's own L0-FVU plot).
 The rule: `sae.frontier.rule`.
 """
 
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     for f in folders:
         if not (f / "scaling.json").exists():
             ap.error(f"{f} has no scaling.json: train it with train_sae.py --sweep --out {f}")
-        for name in ("frontier.json", "frontier.md", "frontier.png"):
+        for name in ("frontier.json", "frontier.md", "frontier_meaning.png"):
             cli.check_out_file(f / name, "the frontier beside the sweep")
     rule = Rule(args.min_agreement, args.max_l0, args.margin)
     cfg = FrontierConfig(args.positions, args.solver_positions, args.seed, not args.quiet)
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
             atomic_write_json(f / "frontier.json", result)
             table = format_table(result)
             atomic_write(f / "frontier.md", lambda tmp, t=table: Path(tmp).write_text(t + "\n"))
-            plot_frontier(result, f / "frontier.png")
+            plot_frontier(result, f / "frontier_meaning.png")
             print(table + "\n")
             results.append(result)
     except (CheckpointError, StoreError, ReportError, UnknownConcept, ValueError) as e:

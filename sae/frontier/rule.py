@@ -5,7 +5,8 @@
    the choice says so.
 2. Among the eligible, the highest held-out explained fraction (`sae.explain`: live latents
    with an exact program whose F1 interval's lower bound is >= 0.7 on other games).
-3. Within `margin` of that fraction, the lowest held-out FVU.
+3. Among those within `margin` of that fraction (relative: at least (1 - margin) times it),
+   the lowest held-out FVU.
 
 FVU alone would pick the widest, densest dictionary; explained fraction alone could pick one
 the agent cannot play through, or one of input-like latents (the random-net row beside it in
@@ -22,15 +23,15 @@ from dataclasses import asdict, dataclass
 class Rule:
     min_agreement: float = 0.95
     max_l0: float = 64.0
-    margin: float = 0.02
+    margin: float = 0.1  # relative: fractions of a few percent differ by ratios, not points
 
     def describe(self) -> dict:
         return {
             **asdict(self),
             "text": (
                 f"among dictionaries with spliced top-1 agreement >= {self.min_agreement:g} and "
-                f"L0 <= {self.max_l0:g}, the highest explained fraction; within "
-                f"{self.margin:g} of it, the lowest FVU"
+                f"L0 <= {self.max_l0:g}, the highest explained fraction; among those within "
+                f"{100 * self.margin:g}% of it, the lowest FVU"
             ),
         }
 
@@ -53,7 +54,8 @@ def choose(records: dict[str, dict], rule: Rule = Rule()) -> dict:
     ]
     pool = eligible or list(measured)
     top = max(_num(measured[n]["explained_fraction"]) for n in pool)
-    near = [n for n in pool if _num(measured[n]["explained_fraction"]) >= top - rule.margin]
+    bar = top * (1 - rule.margin)
+    near = [n for n in pool if _num(measured[n]["explained_fraction"]) >= bar]
     best = min(near, key=lambda n: (_fvu(measured[n]), n))
     by_fvu = min(records, key=lambda n: (_fvu(records[n]), n))
     return {"best": best, "eligible": eligible, "fallback": not eligible, "best_by_fvu": by_fvu}
