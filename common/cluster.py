@@ -24,6 +24,7 @@ outputs do not depend on how many workers ran them, nor on a worker killed halfw
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import threading
@@ -170,9 +171,15 @@ def _connect(where: str) -> None:
         except Exception as e:  # reported below, in one line
             done["error"] = e
 
+    # joined from a thread, Ray warns that it cannot install its SIGTERM handler: ours
+    # (common/cli.py) stops the command and `session` disconnects, so the warning is noise
+    quiet = logging.getLogger("ray._private.worker")
+    drop = _Drop("SIGTERM handler is not set")
+    quiet.addFilter(drop)
     thread = threading.Thread(target=connect, daemon=True)
     thread.start()
     thread.join(CONNECT_SECONDS)
+    quiet.removeFilter(drop)
     if "ok" in done:
         return
     why = done.get("error")
@@ -180,6 +187,15 @@ def _connect(where: str) -> None:
     if not os.environ.get("RAY_AUTH_MODE"):  # what a cluster with token authentication needs
         reason += "; with token authentication set RAY_AUTH_MODE=token and the token (docs/ray.md)"
     raise ClusterError(f"--ray {where}: could not join a Ray cluster there ({reason})")
+
+
+class _Drop(logging.Filter):
+    def __init__(self, start: str):
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.start)
 
 
 # -- running work ---------------------------------------------------------------------------
