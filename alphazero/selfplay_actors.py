@@ -25,7 +25,7 @@ from tqdm import tqdm
 from alphazero.inference import NetEvaluator, pick_dtype
 from alphazero.model import AlphaZeroNet, NetConfig
 from alphazero.selfplay import Examples, SelfPlayConfig, SelfPlayStats, blocks, join, play_block
-from common.cluster import Workers
+from common.cluster import Workers, gpus_per_worker
 
 _DTYPES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
 
@@ -74,7 +74,7 @@ class SelfPlayPool:
     def __init__(self, workers: int, dtype: str = "auto", device: str = "cpu"):
         # the driver resolves "auto": every worker runs the same dtype, whatever its CPU
         name = _DTYPES[pick_dtype(dtype, torch.device(device))]
-        gpus = 1 if torch.device(device).type == "cuda" else 0
+        gpus = gpus_per_worker(device)
 
         def make():
             return SelfPlayWorker.options(num_cpus=1, num_gpus=gpus).remote(name, device)

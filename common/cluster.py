@@ -198,6 +198,16 @@ class _Drop(logging.Filter):
         return not record.getMessage().startswith(self.start)
 
 
+def gpus_per_worker(device: str) -> int:
+    """1 for a CUDA device (each worker one GPU), else 0; a cluster without GPUs is an error
+    here rather than work Ray would wait for forever."""
+    if not str(device).startswith("cuda"):
+        return 0
+    if Cluster.current().gpus < 1:
+        raise ClusterError(f"--device {device} with --ray: the Ray cluster has no GPU")
+    return 1
+
+
 # -- running work ---------------------------------------------------------------------------
 def _raise_task_error(e: Exception, what: str) -> None:
     """A failure inside remote code: the error it raised (the CLI's handlers apply), or for a

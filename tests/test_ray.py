@@ -300,3 +300,11 @@ def test_transcoders_one_task_per_block_give_the_local_set(ray_local, store, tmp
     local = _files(tmp_path / "local")
     assert "transcoders.json" in local and "blocks.1/dictionary.safetensors" in local
     assert _files(tmp_path / "ray") == local
+
+
+def test_cuda_work_on_a_cluster_without_gpus_is_refused_not_left_waiting(ray_local):
+    from common import cluster
+
+    assert ray_local.gpus == 0 and cluster.gpus_per_worker("cpu") == 0
+    with pytest.raises(cluster.ClusterError, match="the Ray cluster has no GPU"):
+        cluster.gpus_per_worker("cuda")

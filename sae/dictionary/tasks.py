@@ -32,7 +32,7 @@ from pathlib import Path
 import ray
 
 from alphazero.model import load_agent
-from common.cluster import RETRIES, ClusterError, in_order
+from common.cluster import RETRIES, ClusterError, gpus_per_worker, in_order
 from common.io import atomic_write_json, bundle_paths, read_json
 from sae.activations.batches import Columns, Pairs
 from sae.activations.store import ActivationStore
@@ -124,7 +124,7 @@ def train_each(
     sites); {run name: scaling row (None without `evaluation`)} in the order of `specs`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    gpus = 1 if str(cfg.device).startswith("cuda") else 0
+    gpus = gpus_per_worker(cfg.device)
     task = _run.options(num_cpus=1, num_gpus=gpus, max_retries=RETRIES)
     rows: dict[str, dict | None] = {}
     todo = []
