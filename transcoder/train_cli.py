@@ -9,7 +9,8 @@ and with --skip a linear skip term (Paulo et al. 2025). With --all-layers every 
 transcoder trains from one pass over the store: the engine reads all eight sites of each
 batch's rows and each run takes its own pair. Output: the transcoder set of
 transcoder/set.py (OUT/blocks.{i}/dictionary.* per block, OUT/transcoders.json written last).
-Interrupted training resumes when rerun with the same settings.
+Interrupted training resumes when rerun with the same settings. With --ray [ADDRESS] each
+block's transcoder is its own Ray task, with the same result (docs/ray.md).
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ sites in one pass, with its policy and value. See sae.activations.store for the 
 
     python -m sae.activations --checkpoint pretrained/agent.json \
         --sites blocks.2.resid_post --positions 1000000 --out data/acts/agent
+
+With --ray [ADDRESS] Ray workers play the chunks and the store is committed here, the same
+byte for byte (sae.activations.sharded, docs/ray.md).
 """
 
 from __future__ import annotations

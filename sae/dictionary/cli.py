@@ -9,6 +9,8 @@
 Data: an activation store from `python -m sae.activations` (default data/acts/<agent>).
 Output: <out>/<run>/dictionary.{json,safetensors} per run, plus for a sweep
 <out>/scaling.json (every held-out metric per run) and plots. Interrupted runs resume.
+With --ray [ADDRESS] every dictionary trains and is evaluated by its own Ray task, with the
+same result (docs/ray.md).
 """
 
 from __future__ import annotations
