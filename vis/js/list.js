@@ -97,8 +97,9 @@ function concepts(dict, sum) {
   const head = el("thead", {}, el("tr", {}, ...["family", "best AUC", "latent", "concept"].map((t) => el("th", { text: t }))));
   return section("Concepts",
     dl([
-      ["explained", c.explained_fraction === null || c.explained_fraction === undefined ? null :
-        `${pct(c.explained_fraction)} of live latents have a label with F1 ≥ ${c.explained_f1}`],
+      ["one concept", c.explained_fraction === null || c.explained_fraction === undefined ? null :
+        `${pct(c.explained_fraction)} of live latents match a single concept at F1 ≥ ${c.explained_f1} ` +
+        "on the report's own positions (in-sample; the held-out explanations are above)"],
       ["coverage", c.coverage ? `board ${num(c.coverage.board)}, legal moves ${num(c.coverage.legal)}` : null],
       ["reconstruction", c.reconstruction ? `board ${num(c.reconstruction.board)}, legal moves ${num(c.reconstruction.legal)}` : null],
       ["positions", c.positions],
