@@ -198,6 +198,27 @@ def test_search_by_id_and_by_concept(site, page):
     assert ids == set(range(3, 64, 2))  # the odd ones but latent 1 (its label is the XSS one)
 
 
+SLOW_HASHCHANGE = """
+const add = window.addEventListener.bind(window);
+window.addEventListener = (type, fn, ...rest) => add(
+  type, type === "hashchange" ? (e) => setTimeout(() => fn(e), 400) : fn, ...rest);
+"""
+
+
+def test_a_list_after_a_list_is_waited_for(site, page):
+    """A new search from a list: the old list must not pass for the new one, however late
+    the page handles the URL change (here 400 ms late)."""
+    base, page = page
+    page.add_init_script(SLOW_HASHCHANGE)
+    open_timed(page, f"{base}/index.html#dict={RUN}&q=threat%20c3", "list")
+    assert shown_latents(page) == set(range(0, 64, 2))
+    page.fill("#search", "stable corner")
+    page.press("#search", "Enter")
+    wait_view(page, "list")
+    assert page.locator("p.count").text_content().startswith("31 latents match")
+    assert shown_latents(page) == set(range(3, 64, 2))
+
+
 def test_keyboard_moves_opens_and_steps_between_latents(site, page):
     base, page = page
     open_timed(page, f"{base}/index.html#dict={RUN}&sort=id", "list")

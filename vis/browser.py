@@ -79,8 +79,21 @@ def chromium():
 
 
 def wait_view(page, view: str, timeout_ms: float = 20_000) -> None:
-    """Wait until the app has drawn `view` (it sets <body data-view=...>)."""
-    page.wait_for_selector(f"body[data-view={view}]", timeout=timeout_ms)
+    """Wait until the app has drawn `view` for the URL it is on now.
+
+    The app sets <body data-view=...> when a page is drawn and data-routed to the URL
+    fragment it drew; the view alone would match the previous page of the same kind (a
+    list after a new search) before the hashchange has been handled.
+    """
+    page.wait_for_function(
+        """view => {
+            const b = document.body;
+            return b.dataset.view === view
+                && (b.dataset.routed === undefined || b.dataset.routed === location.hash);
+        }""",
+        arg=view,
+        timeout=timeout_ms,
+    )
 
 
 def open_timed(page, url: str, view: str) -> float:

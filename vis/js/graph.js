@@ -111,6 +111,7 @@ export class GraphView {
     if (this.clicked) params.clickedId = this.clicked;
     // replaceState: the page stays (no hashchange); the URL reopens this reading
     history.replaceState(null, "", hashLink(params));
+    document.body.dataset.routed = location.hash;
   }
 
   // -- names ------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ function fillHeader() {
 
 async function route() {
   const t0 = performance.now();
+  const hash = location.hash;
   const p = params();
   document.body.dataset.view = "loading";
   try {
@@ -120,6 +121,10 @@ async function route() {
     window.scrollTo(0, 0);
   } catch (e) {
     fail(e);
+  } finally {
+    // which URL the page now shows: a page of the same kind from the previous URL is not it
+    // (a test or a script waits for both the view and this)
+    document.body.dataset.routed = hash;
   }
 }
 
