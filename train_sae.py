@@ -1,6 +1,6 @@
 """Train sparse autoencoders on the agent's activations: `python train_sae.py --help`.
 
-The command line lives in sae/train_cli.py (this file stays a thin entry point).
+The command line lives in sae/dictionary/cli.py (this file stays a thin entry point).
 """
 
 from sae.dictionary.cli import main

@@ -114,7 +114,7 @@ PRESETS: dict[str, dict] = {
     ),
     # The shipped agent: the strongest we reach in about 30 minutes on 2 CPU cores. PUCT beat
     # Gumbel here at equal time, and lr 1e-3 with the value target mixing outcome and root
-    # value beat lr 2e-3 on the outcome alone (README, "What was tried").
+    # value beat lr 2e-3 on the outcome alone (docs/agent.md, "What was tried").
     "strong": dict(
         iterations=48,
         games_per_iteration=512,

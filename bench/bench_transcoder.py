@@ -88,7 +88,7 @@ def main() -> None:
     try:
         store = ActivationStore(args.store)
     except StoreError as e:
-        sys.exit(f"error: {e} (collect one with python -m sae.activations, see README)")
+        sys.exit(f"error: {e} (collect one: python -m sae.activations, docs/dictionaries.md)")
     blocks = sorted({int(s.split(".")[1]) for s in store.sites if s.endswith(".mlp_out")})
     if 1 not in blocks:
         sys.exit(f"error: {args.store} has no blocks.1.mlp_in / mlp_out activations")

@@ -2,8 +2,8 @@
 
 torch's OpenMP runtime (libgomp) reads OMP_WAIT_POLICY once, when torch loads; afterwards only
 the thread count of each call can change (`common/threads.py` chooses that). Which policy is
-faster depends on the moment, not the machine (bench/bench_threads.py, 2 cores, README
-"Threads"): on a quiet machine the default policy (workers spin a while, then sleep) is the
+faster depends on the moment, not the machine (bench/bench_threads.py, 2 cores,
+docs/threads.md): on a quiet machine the default policy (workers spin a while, then sleep) is the
 fastest for every workload and PASSIVE (sleep at once) runs batched self-play at about 0.6x;
 with every core taken by other processes, spinning workers fight them for the cores and
 PASSIVE runs batched self-play and matches 2-3x faster than the default.
