@@ -68,9 +68,22 @@ def test_frontier_command_measures_a_sweep_and_resumes(tmp_path, capsys):
     assert len(reports) >= 4  # concepts.json and explanations.json beside each
     frontier_main(args)  # a rerun reuses every report
     assert {p: p.stat().st_mtime_ns for p in reports} == reports
+    # a second site, both explained in one run: each its own random-net baseline (the sites
+    # are compared with each other)
+    for report in out.glob("*/explanations.json"):
+        report.unlink()
+    other = tmp_path / "other_site"
+    train_main([
+        "--store", str(store.root), "--site", "blocks.1.mlp_in", "--sweep", "--families", "topk",
+        "--widths", "64", "--ks", "4", "--l1-coeffs", "", "--steps", "30", "--batch-size", "256",
+        "--games", "0", "--positions", "200", "--out", str(other),
+    ])  # fmt: skip
     heat = tmp_path / "sites.png"
-    frontier_main([*args, "--heatmap", str(heat)])
+    frontier_main([str(out), str(other), *args[1:], "--heatmap", str(heat)])
     assert heat.stat().st_size > 0
+    for folder, site in ((out, SITE), (other, "blocks.1.mlp_in")):
+        random_net = json.loads((folder / "frontier.json").read_text())["baselines"][site]
+        assert random_net["random_net"]["explained_fraction"] is not None
     capsys.readouterr()
 
 

@@ -77,7 +77,7 @@ class ReportConfig:
     max_empties: int = MAX_EMPTIES
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     neurons: bool = True
-    random_net: str = "each"  # each | first | none
+    random_net: str = "each"  # each | first | site (the first at each site) | none
     random_net_cfg: RandomNetConfig = field(default_factory=RandomNetConfig)
     effect_positions: int = 64
     seed: int = 0
@@ -225,7 +225,7 @@ class Run:
         self.store, self.net, self.agent, self.cfg = store, net, agent, cfg
         self.sample = Sample.draw(store, cfg)
         self.neurons: dict[str, dict] = {}
-        self.random_net_done = False
+        self.random_net_sites: set[str] = set()  # sites whose random-net baseline is done
         rng = np.random.default_rng([cfg.seed, 3])
         score_rows = self.sample.rows[self.sample.set_b]
         self.effect_rows = np.sort(rng.permutation(score_rows)[: cfg.effect_positions])
@@ -241,6 +241,12 @@ class Run:
                 result, self.threshold, site=hidden_site, note=note
             )
         return self.neurons[hidden_site]
+
+    def wants_random_net(self, site: str) -> bool:
+        mode, done = self.cfg.random_net, self.random_net_sites
+        if mode == "first":
+            return not done
+        return mode == "each" or (mode == "site" and site not in done)
 
     @property
     def threshold(self) -> float:
@@ -266,14 +272,14 @@ class Run:
         t = time.perf_counter()
         if cfg.neurons:
             baselines["neurons"] = self.neuron_baseline(dcfg.in_site)
-        if cfg.random_net == "each" or (cfg.random_net == "first" and not self.random_net_done):
+        if self.wants_random_net(dcfg.in_site):
             cols, info = random_net_columns(
                 self.net, store, sample.rows, config, cfg.random_net_cfg, cfg.progress
             )
             baselines["random_net"] = baseline_entry(
                 self.explain_columns(cols), self.threshold, site=dcfg.in_site, training=info
             )
-            self.random_net_done = True
+            self.random_net_sites.add(dcfg.in_site)
         seconds["baselines"] = round(time.perf_counter() - t, 2)
         return {
             "schema_version": SCHEMA_VERSION,
@@ -370,9 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-neurons", action="store_true", help="skip the neuron baseline")
     ap.add_argument(
         "--random-net",
-        choices=("each", "first", "none"),
+        choices=("each", "first", "site", "none"),
         default=d.random_net,
-        help="random-net baseline for each dictionary, only the first, or none",
+        help="random-net baseline for each dictionary, only the first, the first at each site, "
+        "or none",
     )
     ap.add_argument("--random-net-steps", type=int, default=d.random_net_cfg.steps)
     ap.add_argument("--effect-positions", type=int, default=d.effect_positions)

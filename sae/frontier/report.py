@@ -68,17 +68,19 @@ class Measurer:
         self.explain_cfg = ReportConfig(
             positions=cfg.positions,
             solver_positions=cfg.solver_positions,
-            random_net="first",
+            random_net="site",  # a baseline per site: the sites are compared
             seed=cfg.seed,
             progress=False,
         )
         self.baselines_for: set[str] = set()  # sites whose concepts baselines were computed
+        self.random_net_sites: set[str] = set()  # sites with a random-net explanation baseline
         self.rows = min(cfg.positions, len(store.rows("heldout")))  # what a sample holds
 
     @property
     def explainer(self) -> Run:
         if self._explainer is None:  # drawing the sample labels it: only when needed
             self._explainer = Run(self.store, self.net, self.agent, self.explain_cfg)
+            self._explainer.random_net_sites = self.random_net_sites  # one set, shared
         return self._explainer
 
     def concepts(self, dict_path: Path, site: str, sha: str | None) -> dict:
@@ -98,7 +100,12 @@ class Measurer:
         out = dict_path.parent / "explanations.json"
         old = _reusable(out, sha, None)
         if old is not None and old.get("frontier_sample") == self.sample_key():
-            return old
+            site = old["dictionary"]["site"]
+            if (old.get("baselines") or {}).get("random_net"):
+                self.random_net_sites.add(site)
+                return old
+            if site in self.random_net_sites:
+                return old
         report = self.explainer.report(dict_path)
         report["dictionary"]["sha256"] = sha
         report["frontier_sample"] = self.sample_key()  # what a rerun checks before reusing it
