@@ -7,9 +7,16 @@ import torch
 
 from common.io import CheckpointError
 from sae.activations.batches import Pairs
-from sae.dictionary.model import DictConfig, load_dictionary
+from sae.dictionary.model import Codes, DictConfig, load_dictionary
 from sae.dictionary.sweep import grid
-from sae.dictionary.train import Run, RunSpec, TrainConfig, TrainingDiverged, train
+from sae.dictionary.train import (
+    Run,
+    RunSpec,
+    TrainConfig,
+    TrainingDiverged,
+    penalty_exponent,
+    train,
+)
 
 
 def planted(n_rows=8000, d=24, atoms=32, active=3, seed=0):
@@ -84,6 +91,8 @@ def test_interrupted_training_resumes_onto_the_same_weights(tmp_path):
     specs = [
         RunSpec("a", DictConfig("batchtopk", d_in=24, n_latents=48, k=3)),
         RunSpec("b", DictConfig("relu", d_in=24, n_latents=48), l1_coeff=0.5),
+        # p-annealed: its coefficient changes before and after the checkpoint at step 10
+        RunSpec("c", DictConfig("relu", d_in=24, n_latents=48), l1_coeff=0.5, p_end=0.3),
     ]
     cfg = TrainConfig(batch_size=128, steps=30, checkpoint_every=10, progress=False, dead_after=256)
     straight = train(specs, Pairs.from_arrays(x), cfg, tmp_path / "straight")
@@ -101,11 +110,11 @@ def test_interrupted_training_resumes_onto_the_same_weights(tmp_path):
     _, config = load_dictionary(tmp_path / "resumed" / "a" / "dictionary")
     assert config["step"] == 10
     resumed = train(specs, Pairs.from_arrays(x), cfg, tmp_path / "resumed")
-    for name in ("a", "b"):
+    for name in ("a", "b", "c"):
         for key, value in straight[name].state_dict().items():
             torch.testing.assert_close(resumed[name].state_dict()[key], value, msg=key)
 
-    changed = [RunSpec("a", DictConfig("batchtopk", d_in=24, n_latents=48, k=4)), specs[1]]
+    changed = [RunSpec("a", DictConfig("batchtopk", d_in=24, n_latents=48, k=4)), *specs[1:]]
     with pytest.raises(CheckpointError, match="other settings"):
         train(changed, Pairs.from_arrays(x), cfg, tmp_path / "resumed")
 
@@ -144,3 +153,58 @@ def test_sweep_grids_match_the_seed():
     assert {s.dictionary.n_latents for s in full} == {256, 512, 1024, 2048, 4096}
     assert {s.dictionary.k for s in topk} == {8, 16, 32, 64}
     assert len({s.name for s in full}) == 45
+
+
+def test_the_lp_penalty_counts_active_latents_only_and_has_finite_gradients():
+    acts = torch.tensor([[0.0, 0.5, 2.0], [1.5, 0.0, 0.0]], requires_grad=True)
+    w = torch.tensor([1.0, 2.0, 0.5])
+    codes = Codes(acts, None, 3)
+    assert float(codes.weighted_sum(w).detach()) == pytest.approx(0.5 * 2 + 2 * 0.5 + 1.5)
+    total = codes.weighted_sum(w, 0.5)
+    assert float(total) == pytest.approx(1.0**0.5 + 1.0**0.5 + 1.5**0.5)
+    total.backward()
+    assert torch.isfinite(acts.grad).all() and acts.grad[0, 0] == 0 and acts.grad[1, 1] == 0
+
+
+def test_p_annealing_steps_p_down_and_keeps_the_penalty_continuous(tmp_path):
+    cfg = TrainConfig(steps=100, p_anneal_start=0.2, p_updates=4, warmup_steps=5)
+    ps = [penalty_exponent(s, cfg, 0.2) for s in range(100)]
+    assert ps[:20] == [1.0] * 20 and all(a >= b for a, b in zip(ps, ps[1:], strict=False))
+    assert sorted(set(ps), reverse=True) == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2])
+    assert ps[-1] == pytest.approx(0.2) and penalty_exponent(99, cfg, 1.0) == 1.0
+    x, _ = planted(n_rows=2048, seed=3)
+    data = torch.from_numpy(x)
+    spec = RunSpec("p", DictConfig("relu", d_in=24, n_latents=48), l1_coeff=0.5, p_end=0.2)
+    run = Run(spec, cfg, tmp_path)
+    scale = float(data.norm(dim=1).mean())
+    run.dict.set_scales(scale, scale)
+    rescaled = 0
+    for step in range(100):
+        batch = data[(step * 128) % 2048 :][:128]
+        coeff = float(run.penalty_coeff)
+        if step and ps[step] != ps[step - 1]:  # p steps down on this batch
+            with torch.no_grad():
+                z, _ = run.dict.predict_scaled(batch)
+                norms = run.dict.W_dec.norm(dim=1)
+                old = coeff * float(z.weighted_sum(norms, ps[step - 1]))
+            run.train_step(batch, batch)
+            new = float(run.penalty_coeff) * float(z.weighted_sum(norms, ps[step]))
+            assert new == pytest.approx(old, rel=1e-5) and float(run.penalty_coeff) != coeff
+            rescaled += 1
+        else:
+            run.train_step(batch, batch)
+            assert float(run.penalty_coeff) == coeff
+    assert rescaled == 4
+
+
+def test_p_end_names_the_run_and_is_checked_on_the_command_line():
+    from sae.dictionary.cli import parse_args
+
+    relu = grid(256, "blocks.2.resid_post", widths=(256,), l1_coeffs=(3.0,), p_end=0.2)
+    assert relu[0].name == "l1p0.2_3_n256" and relu[0].p_end == 0.2
+    assert grid(256, "s", widths=(256,), l1_coeffs=(3.0,), ks=())[0].name == "l1_3_n256"
+    assert parse_args(["--p-end", "0.5"]).p_end == 0.5
+    for bad in ("0", "1.5", "nan"):
+        with pytest.raises(SystemExit) as e:
+            parse_args(["--p-end", bad])
+        assert e.value.code == 2

@@ -55,6 +55,13 @@ def _floats(text: str) -> tuple[float, ...]:
     return tuple(cli.finite(v) for v in text.split(",") if v.strip())
 
 
+def _exponent(text: str) -> float:
+    p = cli.finite(text)
+    if not 0 < p <= 1:
+        raise argparse.ArgumentTypeError(f"the exponent must be in (0, 1], got {text!r}")
+    return p
+
+
 def parse_args(argv):
     ap = cli.parser(prog="train_sae.py", description=__doc__)
     ap.add_argument("--store", help="activation store (default: data/acts/<agent name>)")
@@ -63,6 +70,13 @@ def parse_args(argv):
     ap.add_argument("--latents", type=cli.count(1), default=4096)
     ap.add_argument("--k", type=cli.count(1), default=32, help="active latents (topk / batchtopk)")
     ap.add_argument("--l1", type=cli.finite, default=3.0, help="L1 coefficient (relu)")
+    ap.add_argument(
+        "--p-end",
+        type=_exponent,
+        default=1.0,
+        help="relu: anneal the penalty's exponent from 1 to this (Karvonen et al.'s "
+        "p-annealing, e.g. 0.2; default 1: plain L1)",
+    )
     ap.add_argument("--sweep", action="store_true", help="train the L1 and TopK grids")
     ap.add_argument(
         "--families",
@@ -148,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             l1_coeffs=args.l1_coeffs,
             ks=args.ks,
             families=args.families,
+            p_end=args.p_end,
         )
         if not specs:
             sys.exit("error: the sweep grid is empty")
@@ -155,8 +170,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg = DictConfig(
             args.architecture, d_in=d, n_latents=args.latents, k=args.k, in_site=args.site
         )
-        name = run_name(args.architecture, args.latents, args.k, args.l1)
-        specs = [RunSpec(name, cfg, l1_coeff=args.l1, lr=args.lr)]
+        name = run_name(args.architecture, args.latents, args.k, args.l1, args.p_end)
+        specs = [RunSpec(name, cfg, l1_coeff=args.l1, lr=args.lr, p_end=args.p_end)]
     steps = args.steps or (300 if args.quick else TrainConfig.steps)
     cfg = TrainConfig(
         batch_size=args.batch_size,

@@ -121,11 +121,14 @@ class Codes:
     def dense(self) -> torch.Tensor:
         return self.acts if self.codes is None else self.codes.to_dense(self.acts)
 
-    def weighted_sum(self, weights: torch.Tensor) -> torch.Tensor:
-        """sum over rows and latents of f_i * weights_i (the L1 penalty with decoder norms)."""
-        if self.codes is None:
-            return (self.acts * weights).sum()
-        return (self.acts * weights[self.codes.idx]).sum()
+    def weighted_sum(self, weights: torch.Tensor, p: float = 1.0) -> torch.Tensor:
+        """sum over rows and latents of (f_i * weights_i)^p: the L1 penalty with decoder norms
+        at p = 1, its L_p^p version (p-annealing) below 1."""
+        v = self.acts * (weights if self.codes is None else weights[self.codes.idx])
+        if p == 1.0:
+            return v.sum()
+        # x^p has an infinite slope at 0: silent latents add 0 and pass no gradient
+        return torch.where(v > 0, v.clamp_min(1e-12).pow(p), 0.0).sum()
 
     @torch.no_grad()
     def fire_counts(self) -> torch.Tensor:

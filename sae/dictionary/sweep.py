@@ -23,9 +23,12 @@ TOPK_KS = (8, 16, 32, 64)
 QUICK = {"widths": (256, 512), "l1": (2.0, 4.0), "k": (8, 32)}
 
 
-def run_name(architecture: str, n_latents: int, k: int = 0, l1: float = 0.0) -> str:
+def run_name(
+    architecture: str, n_latents: int, k: int = 0, l1: float = 0.0, p_end: float = 1.0
+) -> str:
     if architecture == "relu":
-        return f"l1_{l1:g}_n{n_latents}"
+        anneal = f"p{p_end:g}" if p_end != 1.0 else ""
+        return f"l1{anneal}_{l1:g}_n{n_latents}"
     return f"{architecture}_k{k}_n{n_latents}"
 
 
@@ -38,6 +41,7 @@ def grid(
     l1_coeffs=None,
     ks=None,
     families=("relu", "topk"),
+    p_end: float = 1.0,
 ) -> list[RunSpec]:
     """The L1 x width grid and a k x width grid per k family (the seed's unless narrowed)."""
 
@@ -52,7 +56,8 @@ def grid(
         if "relu" in families:
             for lam in l1_coeffs:
                 cfg = DictConfig("relu", d_in=d_in, n_latents=n, in_site=site)
-                specs.append(RunSpec(run_name("relu", n, l1=lam), cfg, l1_coeff=lam, lr=lr))
+                name = run_name("relu", n, l1=lam, p_end=p_end)
+                specs.append(RunSpec(name, cfg, l1_coeff=lam, lr=lr, p_end=p_end))
         for arch in (f for f in families if f != "relu"):
             for k in ks:
                 if k <= n:
@@ -69,6 +74,7 @@ def summary_row(spec: RunSpec, metrics: dict, history: list[dict]) -> dict:
         "n_latents": cfg.n_latents,
         "k": cfg.k if cfg.sparse_by_k else None,
         "l1_coeff": spec.l1_coeff if cfg.architecture == "relu" else None,
+        "p_end": spec.p_end if cfg.architecture == "relu" else None,
         "lr": spec.learning_rate,
         "train_loss": history[-1]["loss"] if history else None,
         **metrics,

@@ -8,6 +8,11 @@ over the last `decay_fraction` of steps, gradient clipping, and
 
     relu       loss = mean_b sum_d (y - y_hat)^2 + l1 * sum_i f_i ||W_dec[i]||   (the seed's)
                with the L1 coefficient ramped up over the first `l1_warmup_fraction`;
+               p-annealing (Karvonen et al. 2024; a run's `p_end` < 1): the penalty becomes
+               sum_i (f_i ||W_dec[i]||)^p, p stepping down from 1 to p_end in `p_updates`
+               equal steps over the steps after `p_anneal_start`; at each step the
+               coefficient is rescaled by L_old / L_new on that batch, so the penalty is
+               continuous while it turns from L1 towards L0;
     topk,      loss = sum (y - y_hat)^2 / sum (y - mean y)^2   (normalised MSE, Gao et al.)
     batchtopk       + aux_coeff * the same for the AuxK reconstruction of the residual by
                the top aux_k dead latents; decoder rows kept unit norm, the gradient's
@@ -49,7 +54,7 @@ STATE_KIND = "dictionary_train_state"
 # settings that may change between an interrupted run and its resumption
 _VOLATILE = ("checkpoint_every", "log_every", "wandb", "wandb_project", "progress", "device")
 # settings added after states were written: a state that lacks one is resumed without it
-_ADDED = {"train_config": ("enc_init_scale",), "run": ()}
+_ADDED = {"train_config": ("enc_init_scale", "p_anneal_start", "p_updates"), "run": ("p_end",)}
 _ADDED_DICT = ("prefixes",)
 
 
@@ -60,6 +65,8 @@ class TrainConfig:
     warmup_steps: int = 100
     decay_fraction: float = 0.2  # LR decays linearly to 0 over the last 20% (Anthropic)
     l1_warmup_fraction: float = 0.05  # relu: L1 coefficient ramps up over the first 5%
+    p_anneal_start: float = 0.25  # relu with p_end < 1: p starts falling after this fraction
+    p_updates: int = 10  # ... in this many equal steps
     grad_clip: float = 1.0
     aux_k: int | None = None  # AuxK latents; None: d_out // 2 (Gao et al.)
     aux_coeff: float = 1 / 32
@@ -88,6 +95,8 @@ class TrainConfig:
             raise ValueError("b_dec_init must be 'geometric_median' or 'mean'")
         if not 0 <= self.decay_fraction <= 1 or not 0 <= self.l1_warmup_fraction <= 1:
             raise ValueError("decay_fraction and l1_warmup_fraction must be in [0, 1]")
+        if not 0 <= self.p_anneal_start < 1 or self.p_updates < 1:
+            raise ValueError("p_anneal_start must be in [0, 1) and p_updates positive")
         return self
 
 
@@ -96,6 +105,7 @@ class RunSpec:
     name: str
     dictionary: DictConfig
     l1_coeff: float = 0.0  # relu only
+    p_end: float = 1.0  # relu only: the penalty's final exponent (1: plain L1, no annealing)
     lr: float | None = None  # None: default_lr(dictionary)
     extra: dict = field(default_factory=dict)  # carried into the saved config
 
@@ -110,6 +120,17 @@ def default_lr(cfg: DictConfig) -> float:
     if cfg.architecture == "relu":
         return 4e-4
     return 2e-4 / math.sqrt(cfg.n_latents / 2**14)
+
+
+def penalty_exponent(step: int, cfg: TrainConfig, p_end: float) -> float:
+    """p at `step`: 1 until p_anneal_start, then down to p_end in p_updates equal steps."""
+    if p_end == 1.0:
+        return 1.0
+    start = int(cfg.p_anneal_start * cfg.steps)
+    if step < start:
+        return 1.0
+    j = min(cfg.p_updates, 1 + (step - start) * cfg.p_updates // max(1, cfg.steps - start))
+    return 1.0 - j * (1.0 - p_end) / cfg.p_updates
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -140,6 +161,8 @@ class Run:
         )
         self.step = 0
         self.history: list[dict] = []
+        # relu: the penalty's coefficient, rescaled at each step of p (part of the state)
+        self.penalty_coeff = torch.tensor(float(spec.l1_coeff), dtype=torch.float64)
 
     # -- one optimisation step -------------------------------------------------------------
     def loss(self, x, y, step) -> tuple[torch.Tensor, dict]:
@@ -163,9 +186,19 @@ class Run:
             sq = sum(parts) / len(parts) * total_var  # the loss below divides it back
         if arch == "relu":
             ramp = min(1.0, (step + 1) / max(1.0, cfg.l1_warmup_fraction * cfg.steps))
-            l1 = z.weighted_sum(d.W_dec.norm(dim=1)) / len(x)
-            loss = sq / len(x) + self.spec.l1_coeff * ramp * l1
+            norms = d.W_dec.norm(dim=1)
+            p = penalty_exponent(step, cfg, self.spec.p_end)
+            before = penalty_exponent(step - 1, cfg, self.spec.p_end) if step else p
+            if p != before:  # p steps down here: keep the penalty's size on this batch
+                with torch.no_grad():
+                    old, new = z.weighted_sum(norms, before), z.weighted_sum(norms, p)
+                    if new > 0:
+                        self.penalty_coeff *= float(old) / float(new)
+            l1 = z.weighted_sum(norms, p) / len(x)
+            loss = sq / len(x) + float(self.penalty_coeff) * ramp * l1
             stats["l1"] = float(l1.detach())
+            if self.spec.p_end != 1.0:
+                stats["p"], stats["penalty_coeff"] = p, float(self.penalty_coeff)
         else:
             loss = sq / total_var
             dead = torch.nonzero(self.rows_since_fired >= cfg.dead_after).flatten()
@@ -246,6 +279,7 @@ class Run:
             for key, value in self.opt.state.get(p, {}).items():
                 tensors[f"adam.{name}.{key}"] = value.reshape(-1).float().cpu()
         tensors["rows_since_fired"] = self.rows_since_fired.cpu()
+        tensors["penalty_coeff"] = self.penalty_coeff.reshape(1)
         config = {"kind": STATE_KIND, "step": self.step, **self._identity()}
         config.update(data=data_info, history=self.history, volatile=self._volatile())
         save_state(self.dir / "train_state", tensors, config, generation=self.step)
@@ -298,6 +332,8 @@ class Run:
             if state:
                 self.opt.state[p] = state
         self.rows_since_fired = tensors["rows_since_fired"].clone().to(self.device)
+        if "penalty_coeff" in tensors:  # states from before p-annealing: the L1 coefficient
+            self.penalty_coeff = tensors["penalty_coeff"].reshape(()).clone()
         self.step = int(config["step"])
         if "history" in config:
             self.history = config["history"]

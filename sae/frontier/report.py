@@ -40,7 +40,7 @@ from sae.frontier.rule import Rule, choose
 from sae.frontier.table import format_table
 
 SCALING_KEYS = (
-    "architecture", "n_latents", "k", "l1_coeff", "l0", "fvu", "dead_fraction", "kl",
+    "architecture", "n_latents", "k", "l1_coeff", "p_end", "l0", "fvu", "dead_fraction", "kl",
     "kl_score", "agreement", "agreement_score", "value_mse", "value_score",
 )  # fmt: skip
 

@@ -21,10 +21,16 @@ def _pair(d) -> str:
     return f"{_f(d.get('board'))} / {_f(d.get('legal'))}"
 
 
+def family(r: dict) -> str:
+    name = FAMILY.get(r.get("architecture"), r.get("architecture") or "-")
+    p_end = r.get("p_end")
+    return f"{name}, p 1 -> {p_end:g}" if p_end not in (None, 1.0) else name
+
+
 def row(name: str, r: dict, bold: bool = False) -> str:
     label = f"**{name}**" if bold else name
     return (
-        f"| {label} | {FAMILY.get(r.get('architecture'), r.get('architecture') or '-')} | "
+        f"| {label} | {family(r)} | "
         f"{r.get('n_latents') or '-'} | {_f(r.get('l0'), '.1f')} | {_f(r.get('fvu'), '.4f')} | "
         f"{_f(r.get('dead_fraction'))} | {_f(r.get('kl'), '.4f')} | {_f(r.get('agreement'))} | "
         f"{_pair(r.get('coverage'))} | {_pair(r.get('coverage_all'))} | "
