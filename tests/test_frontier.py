@@ -28,9 +28,16 @@ def test_rule_puts_meaning_first_within_fidelity():
     assert set(got["eligible"]) == {"meaningful", "near_but_better_fvu", "outside_margin", "plain"}
     assert not got["fallback"]
     assert choose(records, Rule(margin=0.0))["best"] == "meaningful"
-    # nothing eligible: the choice falls back to all and says so
+    # nothing eligible: the choice says so and falls back to the most faithful sparse ones
     got = choose(records, Rule(min_agreement=0.999))
-    assert got["fallback"] and got["best"] == "unfaithful"
+    assert got["fallback"] and got["best"] == "near_but_better_fvu"
+    collapsed = {  # most latents dead: its few survivors are easy to explain
+        "collapsed": rec(0.44, 0.67, agreement=0.48, l0=0.4),
+        "faithful": rec(0.18, 0.04, agreement=0.66, l0=3.2),
+        "close": rec(0.29, 0.10, agreement=0.62, l0=1.1),
+    }
+    assert choose(collapsed)["best"] == "close" and choose(collapsed)["fallback"]
+    assert choose(collapsed, Rule(fallback_slack=0.01))["best"] == "faithful"
     with pytest.raises(ValueError, match="explained fraction"):
         choose({"a": {"fvu": 0.1, "explained_fraction": None}})
 

@@ -72,7 +72,7 @@ def format_table(result: dict) -> str:
         "",
         f"{pos['rows']} held-out positions (seed {pos['seed']}), {pos['solver']} of them solved; "
         f"best by the rule (bold): **{choice['best']}** ({result['rule']['text']}"
-        f"{'; no dictionary was eligible, chosen among all' if choice['fallback'] else ''}); "
+        f"{'; no dictionary was eligible, chosen by the fallback' if choice['fallback'] else ''}); "
         f"best by FVU alone: {choice['best_by_fvu']}.",
     ]
     return "\n".join(lines)
