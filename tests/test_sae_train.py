@@ -198,12 +198,12 @@ def test_p_annealing_steps_p_down_and_keeps_the_penalty_continuous(tmp_path):
 
 
 def test_p_end_names_the_run_and_is_checked_on_the_command_line():
-    from sae.dictionary.cli import parse_args
+    from sae.dictionary.cli import _exponent, parse_args
 
     relu = grid(256, "blocks.2.resid_post", widths=(256,), l1_coeffs=(3.0,), p_end=0.2)
     assert relu[0].name == "l1p0.2_3_n256" and relu[0].p_end == 0.2
     assert grid(256, "s", widths=(256,), l1_coeffs=(3.0,), ks=())[0].name == "l1_3_n256"
-    assert parse_args(["--p-end", "0.5"]).p_end == 0.5
+    assert _exponent("0.5") == 0.5 and _exponent("1") == 1.0
     for bad in ("0", "1.5", "nan"):
         with pytest.raises(SystemExit) as e:
             parse_args(["--p-end", bad])
