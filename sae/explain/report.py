@@ -218,6 +218,14 @@ def baseline_entry(result: dict, threshold: float, **info) -> dict:
     return {**info, **summary(result, threshold)}
 
 
+def wants_random_net(mode: str, done: set[str], site: str) -> bool:
+    """Whether a dictionary at `site` gets the random-net baseline (`done`: the sites that
+    already have one) under `mode`: each | first | site | none."""
+    if mode == "first":
+        return not done
+    return mode == "each" or (mode == "site" and site not in done)
+
+
 class Run:
     """One command line's work: the sample, and baselines shared between dictionaries."""
 
@@ -241,12 +249,6 @@ class Run:
                 result, self.threshold, site=hidden_site, note=note
             )
         return self.neurons[hidden_site]
-
-    def wants_random_net(self, site: str) -> bool:
-        mode, done = self.cfg.random_net, self.random_net_sites
-        if mode == "first":
-            return not done
-        return mode == "each" or (mode == "site" and site not in done)
 
     @property
     def threshold(self) -> float:
@@ -272,7 +274,7 @@ class Run:
         t = time.perf_counter()
         if cfg.neurons:
             baselines["neurons"] = self.neuron_baseline(dcfg.in_site)
-        if self.wants_random_net(dcfg.in_site):
+        if wants_random_net(cfg.random_net, self.random_net_sites, dcfg.in_site):
             cols, info = random_net_columns(
                 self.net, store, sample.rows, config, cfg.random_net_cfg, cfg.progress
             )

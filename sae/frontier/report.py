@@ -34,7 +34,7 @@ from sae.concepts.labels import UnknownConcept
 from sae.concepts.report import build_report
 from sae.dictionary.model import load_dictionary
 from sae.dictionary.sweep import read_scaling
-from sae.explain.report import ReportConfig, Run
+from sae.explain.report import ReportConfig, Run, wants_random_net
 from sae.frontier.plots import plot_frontier, plot_sites
 from sae.frontier.rule import Rule, choose
 from sae.frontier.table import format_table
@@ -104,7 +104,7 @@ class Measurer:
             if (old.get("baselines") or {}).get("random_net"):
                 self.random_net_sites.add(site)
                 return old
-            if site in self.random_net_sites:
+            if not wants_random_net(self.explain_cfg.random_net, self.random_net_sites, site):
                 return old
         report = self.explainer.report(dict_path)
         report["dictionary"]["sha256"] = sha
